@@ -1,0 +1,294 @@
+package authtest
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"html/template"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// sessionCookie names the provider session cookie on the provider's host.
+const sessionCookie = "authtest_session"
+
+// session is a provider session: a browser signed in at the provider.
+// The cookie holds a random key of Provider.sessions.
+type session struct {
+	sub      string
+	sid      string // the ID token's sid claim
+	authTime time.Time
+}
+
+// authCode is an issued authorization code and what it is bound to.
+type authCode struct {
+	clientID    string
+	redirectURI string
+	sub, sid    string
+	authTime    time.Time
+	scope       string
+	nonce       string
+	challenge   string // PKCE S256 code_challenge, or ""
+	expires     time.Time
+	redeemed    *grant // set on first use; a replay revokes it
+}
+
+// authorize serves the authorization endpoint (OIDC Core 3.1.2) and the
+// POST from the user chooser, which carries the original parameters plus
+// the chosen sub.
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.Form
+	clientID, redirectURI := q.Get("client_id"), q.Get("redirect_uri")
+	p.mu.Lock()
+	known := clientID == p.ClientID && p.redirectURIs[redirectURI]
+	p.mu.Unlock()
+	if !known || len(q["client_id"]) > 1 || len(q["redirect_uri"]) > 1 {
+		// Never redirect to an unregistered URI (RFC 6749 §4.1.2.1).
+		writePage(w, http.StatusBadRequest, "Invalid authorization request",
+			"Unknown client_id or unregistered redirect_uri: "+clientID+" "+redirectURI)
+		return
+	}
+	fail := func(code, desc string) {
+		p.redirect(w, r, redirectURI, url.Values{"error": {code}, "error_description": {desc}, "state": q["state"]})
+	}
+	if k := repeatedParam(q); k != "" {
+		fail("invalid_request", "parameter "+k+" appears more than once")
+		return
+	}
+	scope, challenge, method := q.Get("scope"), q.Get("code_challenge"), q.Get("code_challenge_method")
+	prompt := strings.Fields(q.Get("prompt"))
+	switch {
+	case q.Has("request"):
+		fail("request_not_supported", "request objects are not supported")
+		return
+	case q.Has("request_uri"):
+		fail("request_uri_not_supported", "request_uri is not supported")
+		return
+	case q.Get("response_type") != "code":
+		fail("unsupported_response_type", "response_type must be code")
+		return
+	case q.Has("response_mode") && q.Get("response_mode") != "query":
+		fail("invalid_request", "response_mode must be query")
+		return
+	case !hasScope(scope, "openid"):
+		fail("invalid_scope", "scope must contain openid")
+		return
+	case challenge == "" && method != "":
+		fail("invalid_request", "code_challenge_method without code_challenge")
+		return
+	case challenge == "" && p.cfg.RequirePKCE:
+		fail("invalid_request", "code_challenge required")
+		return
+	case challenge != "" && method != "S256":
+		fail("invalid_request", "code_challenge_method must be S256")
+		return
+	case challenge != "" && !validChallenge(challenge):
+		fail("invalid_request", "malformed code_challenge")
+		return
+	case slices.Contains(prompt, "none") && len(prompt) > 1:
+		fail("invalid_request", "prompt=none cannot be combined with other values")
+		return
+	}
+	maxAge := time.Duration(-1)
+	if s := q.Get("max_age"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			fail("invalid_request", "malformed max_age")
+			return
+		}
+		maxAge = time.Duration(n) * time.Second
+	}
+
+	p.mu.Lock()
+	now := p.now()
+	key, sess := p.session(r)
+	stale := sess != nil && maxAge >= 0 && !now.Before(sess.authTime.Add(maxAge))
+	var sub string
+	switch {
+	case r.Method == http.MethodPost && q.Has("sub"):
+		sub = q.Get("sub")
+		if _, ok := p.users[sub]; !ok {
+			p.mu.Unlock()
+			writePage(w, http.StatusBadRequest, "Invalid sign-in", "Unknown user "+sub)
+			return
+		}
+		sess = nil
+	case slices.Contains(prompt, "none"):
+		if sess == nil || stale {
+			p.mu.Unlock()
+			fail("login_required", "no provider session")
+			return
+		}
+	case slices.Contains(prompt, "login") || slices.Contains(prompt, "select_account"):
+		sess = nil
+	case sess != nil && !stale:
+	case p.cfg.AutoApprove != "":
+		if sess != nil {
+			sub = sess.sub // sign the same user in again
+		} else if _, ok := p.users[q.Get("login_hint")]; ok {
+			sub = q.Get("login_hint")
+		} else {
+			sub = p.cfg.AutoApprove
+		}
+		sess = nil
+	default:
+		sess = nil
+	}
+	if sess == nil && sub == "" {
+		page := chooserPage{ClientID: clientID, Issuer: p.URL}
+		for _, s := range p.order {
+			page.Users = append(page.Users, p.users[s])
+		}
+		for _, k := range slices.Sorted(maps.Keys(q)) {
+			if k != "sub" {
+				page.Params = append(page.Params, param{k, q.Get(k)})
+			}
+		}
+		p.mu.Unlock()
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		chooserTemplate.Execute(w, page)
+		return
+	}
+	if sess == nil { // a fresh sign-in: start a new provider session
+		delete(p.sessions, key)
+		key = rand.Text()
+		sess = &session{sub: sub, sid: rand.Text(), authTime: now}
+		p.sessions[key] = sess
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: key, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
+	code := rand.Text()
+	p.codes[code] = &authCode{
+		clientID:    clientID,
+		redirectURI: redirectURI,
+		sub:         sess.sub,
+		sid:         sess.sid,
+		authTime:    sess.authTime,
+		scope:       scope,
+		nonce:       q.Get("nonce"),
+		challenge:   challenge,
+		expires:     now.Add(p.cfg.CodeTTL),
+	}
+	p.mu.Unlock()
+	p.redirect(w, r, redirectURI, url.Values{"code": {code}, "state": q["state"]})
+}
+
+// session returns the provider session named by r's cookie, if there is
+// one and its user still exists. The caller holds p.mu.
+func (p *Provider) session(r *http.Request) (string, *session) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return "", nil
+	}
+	s := p.sessions[c.Value]
+	if s == nil {
+		return "", nil
+	}
+	if _, ok := p.users[s.sub]; !ok {
+		return "", nil
+	}
+	return c.Value, s
+}
+
+// startSession creates a provider session for sub and returns its cookie
+// value, or false if there is no such user.
+func (p *Provider) startSession(sub string) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.users[sub]; !ok {
+		return "", false
+	}
+	key := rand.Text()
+	p.sessions[key] = &session{sub: sub, sid: rand.Text(), authTime: p.now()}
+	return key, true
+}
+
+// redirect sends the authorization response to redirectURI, keeping the
+// URI's own query (RFC 6749 §3.1.2) and adding iss when configured
+// (RFC 9207).
+func (p *Provider) redirect(w http.ResponseWriter, r *http.Request, redirectURI string, params url.Values) {
+	u, err := url.Parse(redirectURI)
+	if err != nil {
+		writePage(w, http.StatusBadRequest, "Invalid redirect_uri", err.Error())
+		return
+	}
+	q := u.Query()
+	for k, v := range params {
+		if len(v) > 0 {
+			q[k] = v
+		}
+	}
+	if p.cfg.IssuerParameter {
+		q.Set("iss", p.URL)
+	}
+	u.RawQuery = q.Encode()
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// repeatedParam returns the name of a parameter sent more than once, which
+// RFC 6749 §3.1 forbids, or "".
+func repeatedParam(q url.Values) string {
+	for k, v := range q {
+		if len(v) > 1 {
+			return k
+		}
+	}
+	return ""
+}
+
+// hasScope reports whether the space-separated scope contains s.
+func hasScope(scope, s string) bool {
+	return slices.Contains(strings.Fields(scope), s)
+}
+
+// validChallenge reports whether c looks like BASE64URL(SHA256(verifier))
+// (RFC 7636 §4.2).
+func validChallenge(c string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	return err == nil && len(b) == 32
+}
+
+type param struct{ Name, Value string }
+
+type chooserPage struct {
+	ClientID, Issuer string
+	Users            []User
+	Params           []param
+}
+
+var chooserTemplate = template.Must(template.New("chooser").Parse(`<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Sign in - authtest</title></head>
+<body>
+<h1>Sign in to {{.ClientID}}</h1>
+<p>This is the authtest provider at {{.Issuer}}. Choose a user:</p>
+{{range $u := .Users}}<form method="post" action="/authorize">
+{{range $.Params}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
+{{end}}<button type="submit" name="sub" value="{{$u.Subject}}">{{$u.Name}} ({{$u.Subject}}{{with $u.Email}}, {{.}}{{end}})</button>
+</form>
+{{end}}</body>
+</html>
+`))
+
+var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>{{.Title}} - authtest</title></head>
+<body>
+<h1>{{.Title}}</h1>
+<p>{{.Message}}</p>
+</body>
+</html>
+`))
+
+// writePage writes a small HTML page.
+func writePage(w http.ResponseWriter, status int, title, message string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	pageTemplate.Execute(w, struct{ Title, Message string }{title, message})
+}

@@ -1,0 +1,38 @@
+// Package authtest runs a small OpenID Connect provider in-process on a
+// loopback address, for tests and demos. It is shaped like
+// [net/http/httptest.Server]: start it, point the code under test at URL,
+// and Close it.
+//
+//	p := authtest.NewProvider(authtest.Config{
+//		RedirectURIs: []string{app.URL + "/auth/callback"},
+//	})
+//	defer p.Close()
+//	browser := p.Login(t, app.URL+"/auth/login", "alice") // holds the app's session cookie
+//	res, err := browser.Get(app.URL + "/me")
+//
+// The provider follows OpenID Connect Core 1.0 (authorization code flow),
+// Discovery 1.0 and RP-Initiated Logout 1.0, and RFC 6749, RFC 7636
+// (PKCE, S256 only), RFC 7009 (revocation) and RFC 9207 (iss in the
+// authorization response). It knows one client, set in [Config], and a
+// few users, by default alice and bob ([Users]). Codes and tokens are
+// random opaque strings; ID tokens are JWTs signed with RS256 or ES256
+// by [github.com/go-jose/go-jose/v4].
+//
+// A browser signed in at the provider holds the cookie
+// "authtest_session", naming a provider session on the server. With a
+// provider session, the authorization endpoint approves its user at
+// once, unless prompt=login or prompt=select_account asks for the user
+// chooser; prompt=none without one answers login_required. Without a
+// session it signs in [Config].AutoApprove (or a login_hint naming a
+// user), or shows an HTML page with one button per user.
+//
+// Tests steer the provider through its methods: [Provider.Advance]
+// moves its clock so codes and tokens expire without sleeping,
+// [Provider.RotateKey] and [Provider.RevokeUser] change keys and
+// tokens, [Provider.FailNext] injects faults, and [Provider.Requests]
+// and [Provider.Grants] report what clients did.
+//
+// It is a test instrument, not a product: state lives in memory, there is
+// no consent screen, no dynamic client registration, no request objects,
+// and nothing but the authorization code flow.
+package authtest

@@ -1,0 +1,173 @@
+package authtest
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// signingKey is one key pair of the provider. It never changes.
+type signingKey struct {
+	kid  string
+	alg  jose.SignatureAlgorithm
+	priv crypto.Signer
+}
+
+func parseAlg(s string) (jose.SignatureAlgorithm, error) {
+	switch alg := jose.SignatureAlgorithm(s); alg {
+	case jose.RS256, jose.ES256:
+		return alg, nil
+	}
+	return "", fmt.Errorf("authtest: unsupported Config.SigningAlg %q", s)
+}
+
+func newSigningKey(alg jose.SignatureAlgorithm) (*signingKey, error) {
+	var priv crypto.Signer
+	var err error
+	if alg == jose.ES256 {
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	} else {
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &signingKey{kid: rand.Text()[:16], alg: alg, priv: priv}, nil
+}
+
+func (k *signingKey) public() jose.JSONWebKey {
+	return jose.JSONWebKey{Key: k.priv.Public(), KeyID: k.kid, Use: "sig", Algorithm: string(k.alg)}
+}
+
+// sign returns payload as a compact JWS with typ "JWT", and with the
+// key's kid in the header if withKID.
+func (k *signingKey) sign(payload []byte, withKID bool) (string, error) {
+	var key any = k.priv
+	if withKID {
+		key = jose.JSONWebKey{Key: k.priv, KeyID: k.kid}
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	jws, err := s.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
+}
+
+// signIDToken signs claims with key, or breaks the result as
+// Fault.IDTokenSigning says.
+func signIDToken(key *signingKey, claims map[string]any, fault string) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	switch fault {
+	case "none":
+		enc := base64.RawURLEncoding
+		return enc.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc.EncodeToString(payload) + ".", nil
+	case "no-kid":
+		return key.sign(payload, false)
+	case "unknown-key":
+		other, err := newSigningKey(key.alg)
+		if err != nil {
+			return "", err
+		}
+		return other.sign(payload, true)
+	case "bad-signature":
+		jws, err := key.sign(payload, true)
+		if err != nil {
+			return "", err
+		}
+		i := strings.LastIndexByte(jws, '.')
+		sig, err := base64.RawURLEncoding.DecodeString(jws[i+1:])
+		if err != nil {
+			return "", err
+		}
+		sig[len(sig)/2] ^= 0xff
+		return jws[:i+1] + base64.RawURLEncoding.EncodeToString(sig), nil
+	}
+	return key.sign(payload, true)
+}
+
+// signingKey returns the current key. The caller holds p.mu.
+func (p *Provider) signingKey() *signingKey {
+	return p.keys[len(p.keys)-1]
+}
+
+// RotateKey makes a new key with a new kid the signing key. With keepOld,
+// the keys published so far stay in the JWKS, so tokens they signed still
+// verify; without it, the JWKS holds only the new key.
+func (p *Provider) RotateKey(keepOld bool) {
+	p.mu.Lock()
+	alg := p.signingKey().alg
+	p.mu.Unlock()
+	k, err := newSigningKey(alg)
+	if err != nil {
+		panic(fmt.Sprintf("authtest: generating signing key: %v", err))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if keepOld {
+		p.keys = append(p.keys, k)
+	} else {
+		p.keys = []*signingKey{k}
+	}
+}
+
+func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
+	var set jose.JSONWebKeySet
+	p.mu.Lock()
+	for _, k := range p.keys {
+		set.Keys = append(set.Keys, k.public())
+	}
+	p.mu.Unlock()
+	writeJSON(w, http.StatusOK, set)
+}
+
+// verifyIDToken checks that raw is a JWT the provider signed with a key
+// it still publishes and that names it as issuer, and returns its claims.
+// It ignores expiry.
+func (p *Provider) verifyIDToken(raw string) (map[string]any, error) {
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	if err != nil {
+		return nil, err
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, errors.New("not a compact JWS")
+	}
+	kid := jws.Signatures[0].Header.KeyID
+	p.mu.Lock()
+	keys := p.keys
+	p.mu.Unlock()
+	for _, k := range keys {
+		if kid != "" && kid != k.kid {
+			continue
+		}
+		payload, err := jws.Verify(k.priv.Public())
+		if err != nil {
+			continue
+		}
+		var claims map[string]any
+		if err := json.Unmarshal(payload, &claims); err != nil {
+			return nil, err
+		}
+		if claims["iss"] != p.URL {
+			return nil, errors.New("issued by someone else")
+		}
+		return claims, nil
+	}
+	return nil, errors.New("signature does not verify with any published key")
+}
