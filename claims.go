@@ -1,0 +1,280 @@
+package auth
+
+import (
+	"encoding/json"
+	"errors"
+)
+
+// This file reads the user's identity out of a JSON claims object. The ID
+// token was verified when it was received; on later requests its payload is
+// only read back, so this runs on the per-request path and avoids building a
+// map of every claim: it scans the top level for the few fields Identity
+// names and keeps the object itself as raw JSON.
+
+var errClaims = errors.New("auth: malformed claims")
+
+// identityFrom fills an Identity from the ID token payload and the extra
+// claims object (either may be empty; the payload's values win). The two
+// objects have disjoint keys (extra holds only what the payload lacks), so
+// the raw claims are their textual union.
+func identityFrom(provider string, payload, extra []byte) (*Identity, error) {
+	u := &Identity{Provider: provider}
+	for _, obj := range [][]byte{extra, payload} {
+		if len(obj) == 0 {
+			continue
+		}
+		if err := scanObject(obj, u.setField); err != nil {
+			return nil, err
+		}
+	}
+	if u.Subject == "" {
+		return nil, errClaims
+	}
+	switch {
+	case len(extra) == 0:
+		u.Claims = payload
+	case len(payload) == 0:
+		u.Claims = extra
+	default:
+		u.Claims = mergeObjects(payload, extra)
+	}
+	return u, nil
+}
+
+// setField is scanObject's callback for the claims that Identity names.
+func (u *Identity) setField(key, val []byte) {
+	switch string(key) {
+	case "sub":
+		u.Subject = jsonString(val)
+	case "email":
+		u.Email = jsonString(val)
+	case "name":
+		u.Name = jsonString(val)
+	case "picture":
+		u.Picture = jsonString(val)
+	case "email_verified":
+		// Most providers send a boolean; some send the string "true".
+		s := string(val)
+		u.EmailVerified = s == "true" || s == `"true"`
+	}
+}
+
+// mergeObjects joins two JSON objects with disjoint keys.
+func mergeObjects(a, b []byte) []byte {
+	a, b = trimSpace(a), trimSpace(b)
+	if len(b) <= 2 {
+		return a
+	}
+	if len(a) <= 2 {
+		return b
+	}
+	out := make([]byte, 0, len(a)+len(b))
+	out = append(out, a[:len(a)-1]...)
+	out = append(out, ',')
+	return append(out, b[1:]...)
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// jsonString returns the string a JSON string literal holds, or "" for any
+// other value. Literals without escapes are sliced; others go through
+// encoding/json.
+func jsonString(val []byte) string {
+	if len(val) < 2 || val[0] != '"' {
+		return ""
+	}
+	inner := val[1 : len(val)-1]
+	for _, c := range inner {
+		if c == '\\' {
+			var s string
+			if json.Unmarshal(val, &s) != nil {
+				return ""
+			}
+			return s
+		}
+	}
+	return string(inner)
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// scanObject calls fn with each top-level key (undecoded, without quotes)
+// and raw value of the JSON object in data. It checks the syntax of
+// everything it steps over, so garbage is an error, never a panic.
+func scanObject(data []byte, fn func(key, val []byte)) error {
+	s := scanner{b: data}
+	s.ws()
+	if !s.eat('{') {
+		return errClaims
+	}
+	s.ws()
+	if s.eat('}') {
+		return s.end()
+	}
+	for {
+		s.ws()
+		ks := s.i
+		if !s.str() {
+			return errClaims
+		}
+		key := data[ks+1 : s.i-1]
+		s.ws()
+		if !s.eat(':') {
+			return errClaims
+		}
+		s.ws()
+		vs := s.i
+		if !s.value(0) {
+			return errClaims
+		}
+		fn(key, data[vs:s.i])
+		s.ws()
+		if s.eat(',') {
+			continue
+		}
+		if s.eat('}') {
+			return s.end()
+		}
+		return errClaims
+	}
+}
+
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) end() error {
+	s.ws()
+	if s.i != len(s.b) {
+		return errClaims
+	}
+	return nil
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) && isSpace(s.b[s.i]) {
+		s.i++
+	}
+}
+
+func (s *scanner) eat(c byte) bool {
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// str steps over a string literal, escapes included.
+func (s *scanner) str() bool {
+	if !s.eat('"') {
+		return false
+	}
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			s.i++
+			return true
+		case c == '\\':
+			s.i += 2
+		case c < 0x20:
+			return false
+		default:
+			s.i++
+		}
+	}
+	return false
+}
+
+const maxDepth = 32
+
+func (s *scanner) value(depth int) bool {
+	if s.i >= len(s.b) || depth > maxDepth {
+		return false
+	}
+	switch c := s.b[s.i]; {
+	case c == '"':
+		return s.str()
+	case c == '{':
+		s.i++
+		s.ws()
+		if s.eat('}') {
+			return true
+		}
+		for {
+			s.ws()
+			if !s.str() {
+				return false
+			}
+			s.ws()
+			if !s.eat(':') {
+				return false
+			}
+			s.ws()
+			if !s.value(depth + 1) {
+				return false
+			}
+			s.ws()
+			if s.eat('}') {
+				return true
+			}
+			if !s.eat(',') {
+				return false
+			}
+		}
+	case c == '[':
+		s.i++
+		s.ws()
+		if s.eat(']') {
+			return true
+		}
+		for {
+			s.ws()
+			if !s.value(depth + 1) {
+				return false
+			}
+			s.ws()
+			if s.eat(']') {
+				return true
+			}
+			if !s.eat(',') {
+				return false
+			}
+		}
+	case c == 't':
+		return s.lit("true")
+	case c == 'f':
+		return s.lit("false")
+	case c == 'n':
+		return s.lit("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		start := s.i
+		for s.i < len(s.b) {
+			c := s.b[s.i]
+			if (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
+				s.i++
+				continue
+			}
+			break
+		}
+		return json.Valid(s.b[start:s.i])
+	}
+	return false
+}
+
+func (s *scanner) lit(w string) bool {
+	if len(s.b)-s.i >= len(w) && string(s.b[s.i:s.i+len(w)]) == w {
+		s.i += len(w)
+		return true
+	}
+	return false
+}

@@ -1,0 +1,355 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/gorilla/securecookie"
+	"golang.org/x/oauth2"
+)
+
+// This file runs the login flow: login sends the browser to the provider,
+// callback verifies its answer and starts the session, logout ends it.
+
+const (
+	// flowLifetime bounds how long a login may take at the provider.
+	flowLifetime = 10 * time.Minute
+	// maxFlows caps the flow cookies a browser holds at once (the oldest
+	// goes first), so a burst of logins cannot grow the Cookie header past
+	// what servers accept.
+	maxFlows = 5
+)
+
+// flowState is one login attempt, kept in its own short-lived encrypted
+// cookie so several tabs can log in at the same time.
+type flowState struct {
+	State    string `json:"s"`
+	Nonce    string `json:"n"`
+	Verifier string `json:"v"`
+	Next     string `json:"r"`
+	Created  int64  `json:"t"`
+	Provider string `json:"p"`
+}
+
+// flowCookieName names the flow cookie of a state value.
+func (m *Middleware) flowCookieName(state string) string {
+	return m.jar.flow + state[:16]
+}
+
+func randomString() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// login starts a login: a fresh state, nonce and PKCE verifier go into a
+// flow cookie, and the browser goes to the provider's authorization
+// endpoint.
+func (m *Middleware) login(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		m.fail(w, r, "login", fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method))
+		return
+	}
+	p := m.p
+	now := m.now()
+	f := flowState{
+		State:    randomString(),
+		Nonce:    randomString(),
+		Verifier: oauth2.GenerateVerifier(),
+		Next:     cleanReturn(r.FormValue("next")),
+		Created:  now.Unix(),
+		Provider: p.name,
+	}
+	m.pruneFlows(w, r, now)
+	name := m.flowCookieName(f.State)
+	v, err := securecookie.EncodeMulti(name, &f, m.flowCodecs...)
+	if err != nil {
+		m.fail(w, r, "login", fmt.Errorf("auth: encode flow cookie: %w", err))
+		return
+	}
+	http.SetCookie(w, m.jar.cookie(name, v, m.jar.fpath, int(flowLifetime/time.Second)))
+	opts := append([]oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)}, m.authParams...)
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, p.oauth.AuthCodeURL(f.State, opts...), http.StatusFound)
+}
+
+// pruneFlows deletes flow cookies that are expired or unreadable, and the
+// oldest live ones beyond maxFlows-1, making room for one more.
+func (m *Middleware) pruneFlows(w http.ResponseWriter, r *http.Request, now time.Time) {
+	type live struct {
+		name    string
+		created int64
+	}
+	var keep []live
+	for _, c := range cookiesWithPrefix(r, m.jar.flow) {
+		var f flowState
+		err := securecookie.DecodeMulti(c.Name, c.Value, &f, m.flowCodecs...)
+		if err != nil || now.Sub(time.Unix(f.Created, 0)) >= flowLifetime {
+			http.SetCookie(w, m.jar.cookie(c.Name, "", m.jar.fpath, -1))
+			continue
+		}
+		keep = append(keep, live{c.Name, f.Created})
+	}
+	if len(keep) < maxFlows {
+		return
+	}
+	slices.SortFunc(keep, func(a, b live) int { return int(a.created - b.created) })
+	for _, l := range keep[:len(keep)-(maxFlows-1)] {
+		http.SetCookie(w, m.jar.cookie(l.name, "", m.jar.fpath, -1))
+	}
+}
+
+// callback completes a login: it matches the state to this browser's flow
+// cookie (which it consumes), exchanges the code with the PKCE verifier,
+// verifies the ID token and its nonce, reads userinfo, asks OnLogin, writes
+// the session and returns the browser to where the login started.
+func (m *Middleware) callback(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		m.fail(w, r, "callback", fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method))
+		return
+	}
+	q := r.URL.Query()
+	state := q.Get("state")
+	var f flowState
+	found := false
+	if len(state) >= 16 {
+		name := m.flowCookieName(state)
+		if c, ok := cookieValue(r.Header, name); ok {
+			// Consumed whatever happens next: replaying this callback
+			// finds no flow.
+			http.SetCookie(w, m.jar.cookie(name, "", m.jar.fpath, -1))
+			err := securecookie.DecodeMulti(name, c, &f, m.flowCodecs...)
+			found = err == nil && subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) == 1 &&
+				m.now().Sub(time.Unix(f.Created, 0)) < flowLifetime
+		}
+	}
+	if !found {
+		// A stale tab or a replayed link while signed in: nothing to
+		// report, go home.
+		if ss := m.peek(r); ss != nil {
+			http.Redirect(w, r, "/", http.StatusFound)
+			return
+		}
+		m.fail(w, r, "callback", ErrLoginState)
+		return
+	}
+	p := m.providerByName(f.Provider)
+	if p == nil {
+		m.fail(w, r, "callback", ErrLoginState)
+		return
+	}
+	// RFC 9207: the iss parameter, when sent, names the provider the flow
+	// started with; a provider that promises it must send it.
+	if iss, ok := q["iss"]; ok || p.issParam {
+		if !ok || len(iss) != 1 || iss[0] != p.issuer {
+			m.fail(w, r, "callback", fmt.Errorf("%w: iss parameter does not match the issuer", ErrInvalidRequest))
+			return
+		}
+	}
+	if code := q.Get("error"); code != "" {
+		m.fail(w, r, "callback", &ProviderError{Code: truncate(code, 64), Description: truncate(q.Get("error_description"), 256), URI: truncate(q.Get("error_uri"), 256)})
+		return
+	}
+	code := q.Get("code")
+	if code == "" {
+		m.fail(w, r, "callback", fmt.Errorf("%w: no code", ErrInvalidRequest))
+		return
+	}
+
+	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, m.client)
+	tok, err := p.oauth.Exchange(ctx, code, oauth2.VerifierOption(f.Verifier))
+	if err != nil {
+		m.fail(w, r, "callback", tokenError("exchange code", err))
+		return
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		m.fail(w, r, "callback", fmt.Errorf("%w: the token response has no id_token", ErrTokenInvalid))
+		return
+	}
+	idt, payload, err := m.verifyIDToken(ctx, p, raw, f.Nonce)
+	if err != nil {
+		m.fail(w, r, "callback", err)
+		return
+	}
+	if idt.AccessTokenHash != "" { // optional in the code flow; checked when present
+		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+			m.fail(w, r, "callback", fmt.Errorf("%w: at_hash: %w", ErrTokenInvalid, err))
+			return
+		}
+	}
+	now := m.now()
+	s := &session{
+		provider:  p.name,
+		created:   now.Unix(),
+		tokenTime: now.Unix(),
+		tokenType: tokenType(tok),
+		access:    tok.AccessToken,
+		refresh:   tok.RefreshToken,
+		idToken:   raw,
+		extra:     m.userinfoExtra(ctx, p, tok, idt.Subject, payload),
+	}
+	if !tok.Expiry.IsZero() {
+		s.expiry = tok.Expiry.Unix()
+	}
+	ss, err := m.save(r.Context(), s, "")
+	if err != nil {
+		m.fail(w, r, "callback", err)
+		return
+	}
+	if m.onLogin != nil {
+		if err := m.onLogin(r.Context(), ss.user, ss.token); err != nil {
+			if ss.id != "" {
+				_ = m.store.Delete(r.Context(), ss.id)
+			}
+			m.fail(w, r, "callback", fmt.Errorf("%w: %w", ErrLoginRefused, err))
+			return
+		}
+	}
+	if err := m.writeCookie(w, r, ss); err != nil {
+		m.fail(w, r, "callback", err)
+		return
+	}
+	m.log.InfoContext(r.Context(), "auth: signed in", sessionAttrs(ss))
+	http.Redirect(w, r, f.Next, http.StatusFound)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// peek decodes the request's session, if any, without refreshing it.
+func (m *Middleware) peek(r *http.Request) *sessionState {
+	var buf [maxChunks]string
+	parts, _, ok := m.jar.sessionParts(r.Header, &buf)
+	if !ok {
+		return nil
+	}
+	now := m.now()
+	if ss := m.cache.get(parts, now); ss != nil {
+		return ss
+	}
+	ss, err := m.decode(r.Context(), parts)
+	if err != nil || !now.Before(ss.end) {
+		return nil
+	}
+	return ss
+}
+
+// logout ends the session: the cookies are cleared (and the Store entry
+// deleted), the refresh token is revoked where the provider offers RFC 7009
+// revocation, and the browser goes to the provider's end_session_endpoint
+// (RP-Initiated Logout) or straight to the post-logout URL.
+func (m *Middleware) logout(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method != http.MethodGet && r.Method != http.MethodPost && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		m.fail(w, r, "logout", fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method))
+		return
+	}
+	ss := m.peek(r)
+	m.endSession(w, r, ss)
+	target := m.postLogout
+	if ss != nil {
+		p := m.providerByName(ss.sess.provider)
+		m.revoke(r.Context(), p, ss.sess)
+		if p != nil && p.endSessionURL != "" {
+			if u, err := url.Parse(p.endSessionURL); err == nil {
+				q := u.Query()
+				if ss.sess.idToken != "" {
+					q.Set("id_token_hint", ss.sess.idToken)
+				}
+				q.Set("client_id", p.clientID)
+				q.Set("post_logout_redirect_uri", m.postLogout)
+				u.RawQuery = q.Encode()
+				target = u.String()
+			}
+		}
+		m.log.InfoContext(r.Context(), "auth: signed out", sessionAttrs(ss))
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// revoke revokes the session's refresh token (or, without one, its access
+// token) at the provider's revocation endpoint: best effort, bounded by a
+// short timeout, failures logged.
+func (m *Middleware) revoke(ctx context.Context, p *provider, s *session) {
+	if p == nil || p.revocationURL == "" {
+		return
+	}
+	tok, hint := s.refresh, "refresh_token"
+	if tok == "" {
+		tok, hint = s.access, "access_token"
+	}
+	if tok == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	form := url.Values{"token": {tok}, "token_type_hint": {hint}}
+	if p.oauth.Endpoint.AuthStyle != oauth2.AuthStyleInHeader {
+		form.Set("client_id", p.clientID)
+		if p.oauth.ClientSecret != "" {
+			form.Set("client_secret", p.oauth.ClientSecret)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.revocationURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if p.oauth.Endpoint.AuthStyle == oauth2.AuthStyleInHeader {
+		req.SetBasicAuth(url.QueryEscape(p.clientID), url.QueryEscape(p.oauth.ClientSecret))
+	}
+	res, err := m.client.Do(req)
+	if err != nil {
+		m.log.WarnContext(ctx, "auth: token revocation failed", "error", err)
+		return
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		m.log.WarnContext(ctx, "auth: token revocation failed", "status", res.StatusCode)
+	}
+}
+
+// cleanReturn returns s if it is a same-origin relative path ("/x?y"), and
+// "/" for anything else: absolute and scheme-relative URLs ("//evil"),
+// backslashes (browsers read "/\evil" as "//evil"), control characters
+// (browsers drop tabs and newlines, so "/\t/evil" becomes "//evil"), and
+// values too long to be a path we sent.
+func cleanReturn(s string) string {
+	if s == "" || s[0] != '/' || len(s) > 2048 {
+		return "/"
+	}
+	if len(s) > 1 && (s[1] == '/' || s[1] == '\\') {
+		return "/"
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
+		return "/"
+	}
+	if i := strings.IndexByte(s, '#'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}

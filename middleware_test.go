@@ -1,0 +1,304 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/auth"
+	"github.com/gatehouse/auth/authtest"
+)
+
+func TestLoginFlow(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := newBrowser(t, app.p, "alice")
+
+	// Login: a redirect to the provider with state, nonce and PKCE S256,
+	// and a flow cookie for this attempt.
+	res, _ := get(t, c, app.URL+"/auth/login?next=/me%3Fx%3D1")
+	if res.StatusCode != http.StatusFound {
+		t.Fatalf("GET /auth/login: status = %d, want 302", res.StatusCode)
+	}
+	authz, _ := url.Parse(res.Header.Get("Location"))
+	q := authz.Query()
+	for _, k := range []string{"state", "nonce", "code_challenge"} {
+		if len(q.Get(k)) < 43 {
+			t.Errorf("authorize URL %s = %q, want a 256-bit random value", k, q.Get(k))
+		}
+	}
+	if got := q.Get("code_challenge_method"); got != "S256" {
+		t.Errorf("authorize URL code_challenge_method = %q, want S256", got)
+	}
+	if got := q.Get("scope"); got != "openid email profile" {
+		t.Errorf("authorize URL scope = %q, want %q", got, "openid email profile")
+	}
+	var flow *http.Cookie
+	for _, ck := range res.Cookies() {
+		if strings.Contains(ck.Name, "_flow_") {
+			flow = ck
+		}
+	}
+	if flow == nil {
+		t.Fatalf("GET /auth/login: no flow cookie in %v", res.Header["Set-Cookie"])
+	}
+	if !flow.HttpOnly || flow.SameSite != http.SameSiteLaxMode || flow.MaxAge != 600 || flow.Path != "/auth" || flow.Secure {
+		t.Errorf("flow cookie = %+v, want HttpOnly, SameSite=Lax, Max-Age=600, Path=/auth, not Secure on http", flow)
+	}
+	if strings.Contains(flow.Value, q.Get("state")) || strings.Contains(flow.Value, q.Get("nonce")) {
+		t.Errorf("flow cookie value holds the state or nonce in clear")
+	}
+
+	// The provider answers with a code; the callback starts the session
+	// and returns to the path the login started from.
+	res, body := get(t, c, authz.String())
+	if res.StatusCode != http.StatusFound {
+		t.Fatalf("GET authorize: status = %d (%s), want 302", res.StatusCode, body)
+	}
+	res, body = get(t, c, res.Header.Get("Location"))
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/me?x=1" {
+		t.Fatalf("GET callback: status %d Location %q (%s), want 302 to /me?x=1", res.StatusCode, res.Header.Get("Location"), body)
+	}
+	sc := setCookies(res)
+	s := sc["gatehouse"]
+	if s == nil {
+		t.Fatalf("callback: no session cookie in %v", res.Header["Set-Cookie"])
+	}
+	if !s.HttpOnly || s.SameSite != http.SameSiteLaxMode || s.Path != "/" || s.Secure || s.MaxAge < 7*24*3600-60 || s.MaxAge > 7*24*3600 {
+		t.Errorf("session cookie = %+v, want HttpOnly, SameSite=Lax, Path=/, Max-Age=7 days", s)
+	}
+	if d := sc[flow.Name]; d == nil || d.MaxAge >= 0 {
+		t.Errorf("callback: flow cookie not deleted (Set-Cookie %v)", res.Header["Set-Cookie"])
+	}
+	if got := app.p.Grants("authorization_code"); got != 1 {
+		t.Errorf("provider authorization_code grants = %d, want 1", got)
+	}
+
+	status, u := app.me(t, c)
+	if status != http.StatusOK {
+		t.Fatalf("GET /me after login: status = %d, want 200", status)
+	}
+	if u.Subject != "alice" || u.Email != "alice@example.com" || !u.EmailVerified || u.Name != "Alice Example" || u.Picture == "" {
+		t.Errorf("GET /me = %+v, want alice's identity", u)
+	}
+	var claims struct {
+		Groups []string `json:"groups"`
+		Iss    string   `json:"iss"`
+	}
+	if err := u.DecodeClaims(&claims); err != nil || claims.Iss != app.p.URL {
+		t.Errorf("claims iss = %q (err %v), want %q", claims.Iss, err, app.p.URL)
+	}
+	if _, body := get(t, c, app.URL+"/"); body != "hello Alice Example" {
+		t.Errorf("GET / = %q, want %q", body, "hello Alice Example")
+	}
+}
+
+func TestRequireLoginAnonymous(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	for _, tt := range []struct {
+		name   string
+		method string
+		header []string
+		want   int
+	}{
+		{"navigation by Accept", "GET", []string{"Accept", "text/html,application/xhtml+xml"}, http.StatusFound},
+		{"navigation by Sec-Fetch-Mode", "GET", []string{"Sec-Fetch-Mode", "navigate", "Accept", "*/*"}, http.StatusFound},
+		{"fetch that accepts html", "GET", []string{"Sec-Fetch-Mode", "cors", "Accept", "text/html"}, http.StatusUnauthorized},
+		{"json", "GET", []string{"Accept", "application/json"}, http.StatusUnauthorized},
+		{"no accept", "GET", nil, http.StatusUnauthorized},
+		{"post form", "POST", []string{"Accept", "text/html"}, http.StatusUnauthorized},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, app.URL+"/me?a=1&b=2", nil)
+			for i := 0; i < len(tt.header); i += 2 {
+				req.Header.Set(tt.header[i], tt.header[i+1])
+			}
+			res, err := newBrowser(t, app.p, "").Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tt.want {
+				t.Fatalf("%s /me: status = %d, want %d", tt.method, res.StatusCode, tt.want)
+			}
+			switch tt.want {
+			case http.StatusFound:
+				if got, want := res.Header.Get("Location"), "/auth/login?next="+url.QueryEscape("/me?a=1&b=2"); got != want {
+					t.Errorf("Location = %q, want %q", got, want)
+				}
+			case http.StatusUnauthorized:
+				if res.Header.Get("WWW-Authenticate") == "" || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+					t.Errorf("401 headers = %v, want WWW-Authenticate and a JSON body", res.Header)
+				}
+			}
+		})
+	}
+}
+
+func TestAnonymousRequestPassesThrough(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	res, body := get(t, http.DefaultClient, app.URL+"/")
+	if res.StatusCode != http.StatusOK || body != "anonymous" {
+		t.Errorf("GET / without cookie: %d %q, want 200 anonymous", res.StatusCode, body)
+	}
+	if len(res.Header["Set-Cookie"]) != 0 {
+		t.Errorf("GET / without cookie set cookies %v, want none", res.Header["Set-Cookie"])
+	}
+}
+
+func TestTwoTabsLogInAtOnce(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := newBrowser(t, app.p, "alice")
+	first := app.startLogin(t, c, "/first")
+	second := app.startLogin(t, c, "/second")
+	for _, tt := range []struct{ callback, want string }{{second, "/second"}, {first, "/first"}} {
+		res, body := get(t, c, tt.callback)
+		if res.StatusCode != http.StatusFound || res.Header.Get("Location") != tt.want {
+			t.Errorf("callback: %d to %q (%s), want 302 to %q", res.StatusCode, res.Header.Get("Location"), body, tt.want)
+		}
+	}
+}
+
+func TestFlowCookiesAreCapped(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := newBrowser(t, app.p, "alice")
+	u, _ := url.Parse(app.URL + "/auth/callback")
+	for i := 0; i < 12; i++ {
+		res, _ := get(t, c, app.URL+"/auth/login")
+		if res.StatusCode != http.StatusFound {
+			t.Fatalf("login %d: status %d", i, res.StatusCode)
+		}
+		flows := 0
+		for _, ck := range c.Jar.Cookies(u) {
+			if strings.Contains(ck.Name, "_flow_") {
+				flows++
+			}
+		}
+		if flows > 5 {
+			t.Fatalf("after %d logins the browser holds %d flow cookies, want at most 5", i+1, flows)
+		}
+	}
+	// The newest login still completes.
+	res, body := get(t, c, app.startLogin(t, c, "/latest"))
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/latest" {
+		t.Errorf("newest login: %d to %q (%s), want 302 to /latest", res.StatusCode, res.Header.Get("Location"), body)
+	}
+}
+
+func TestLogout(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := app.login(t, "alice")
+	stolen := app.cloneBrowser(t, c)
+	res, _ := get(t, c, app.URL+"/auth/logout")
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("GET /auth/logout: status = %d, want 303", res.StatusCode)
+	}
+	if s := setCookies(res)["gatehouse"]; s == nil || s.MaxAge >= 0 {
+		t.Errorf("logout: session cookie not deleted: %v", res.Header["Set-Cookie"])
+	}
+	loc, _ := url.Parse(res.Header.Get("Location"))
+	if !strings.HasPrefix(loc.String(), app.p.URL) || loc.Query().Get("id_token_hint") == "" ||
+		loc.Query().Get("post_logout_redirect_uri") != app.URL+"/" || loc.Query().Get("client_id") != app.p.ClientID {
+		t.Errorf("logout Location = %s, want the provider's end_session_endpoint with id_token_hint, client_id, post_logout_redirect_uri", loc)
+	}
+	if got := app.p.Revocations(); got != 1 {
+		t.Errorf("provider revocations = %d, want 1", got)
+	}
+	res, _, visited := follow(t, c, loc.String())
+	if res.StatusCode != http.StatusOK || visited[len(visited)-1] != app.URL+"/" {
+		t.Errorf("after end_session: %d at %v, want 200 at %s/", res.StatusCode, visited, app.URL)
+	}
+	if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+		t.Errorf("GET /me after logout: status = %d, want 401", status)
+	}
+	// The refresh token was revoked at the provider: even a copy of the
+	// cookie taken before logout cannot refresh any more.
+	app.p.Advance(2 * time.Hour)
+	if status, _ := app.me(t, stolen); status != http.StatusUnauthorized {
+		t.Errorf("GET /me with the pre-logout cookie after token expiry: status = %d, want 401", status)
+	}
+}
+
+func TestLogoutWithoutSession(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, func(c *auth.Config) { c.PostLogoutURL = "/bye" })
+	res, _ := get(t, newBrowser(t, app.p, ""), app.URL+"/auth/logout")
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != app.URL+"/bye" {
+		t.Errorf("logout without session: %d to %q, want 303 to %s/bye", res.StatusCode, res.Header.Get("Location"), app.URL)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	p := authtest.NewProvider(authtest.Config{})
+	t.Cleanup(p.Close)
+	good := auth.Config{Issuer: p.URL, ClientID: "c", RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: testSecret}
+	for _, tt := range []struct {
+		name string
+		edit func(*auth.Config)
+		want string
+	}{
+		{"short secret", func(c *auth.Config) { c.CookieSecret = []byte("short") }, "at least 32 bytes"},
+		{"short previous secret", func(c *auth.Config) { c.PreviousCookieSecrets = [][]byte{[]byte("x")} }, "PreviousCookieSecrets[0]"},
+		{"no issuer", func(c *auth.Config) { c.Issuer = "" }, "Issuer is required"},
+		{"no client", func(c *auth.Config) { c.ClientID = "" }, "ClientID is required"},
+		{"relative redirect", func(c *auth.Config) { c.RedirectURL = "/auth/callback" }, "RedirectURL"},
+		{"same paths", func(c *auth.Config) { c.LoginPath = "/auth/callback" }, "must differ"},
+		{"foreign post-logout", func(c *auth.Config) { c.PostLogoutURL = "https://evil.example/" }, "PostLogoutURL"},
+		{"reserved auth param", func(c *auth.Config) { c.AuthParams = map[string]string{"nonce": "x"} }, "nonce"},
+		{"bad cookie name", func(c *auth.Config) { c.CookieName = "a b" }, "CookieName"},
+		{"unreachable issuer", func(c *auth.Config) { c.Issuer = "http://127.0.0.1:1" }, "discover"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := good
+			tt.edit(&cfg)
+			_, err := auth.New(context.Background(), cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("New: error = %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := auth.New(context.Background(), good); err != nil {
+		t.Errorf("New with a good config: %v", err)
+	}
+}
+
+func TestSecureCookiesOnHTTPS(t *testing.T) {
+	p := authtest.NewProvider(authtest.Config{})
+	t.Cleanup(p.Close)
+	m, err := auth.New(context.Background(), auth.Config{Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
+		RedirectURL: "https://app.example/auth/callback", CookieSecret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler(http.NotFoundHandler()).ServeHTTP(rec, httptest.NewRequest("GET", "https://app.example/auth/login", nil))
+	cks := rec.Result().Cookies()
+	if len(cks) != 1 || !cks[0].Secure || !cks[0].HttpOnly {
+		t.Fatalf("login over https set %v, want one Secure HttpOnly flow cookie", rec.Header()["Set-Cookie"])
+	}
+	if !strings.HasPrefix(cks[0].Name, "__Host-gatehouse_flow_") {
+		t.Errorf("flow cookie name = %q, want the __Host- prefix", cks[0].Name)
+	}
+}
+
+func TestErrorStatus(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{
+		{auth.ErrLoginState, 400},
+		{&auth.ProviderError{Code: "access_denied"}, 403},
+		{&auth.ProviderError{Code: "server_error"}, 400},
+		{auth.ErrTokenInvalid, 401},
+		{auth.ErrLoginRefused, 403},
+		{auth.ErrProviderUnavailable, 502},
+		{errors.New("x"), 500},
+	} {
+		if got := auth.ErrorStatus(tt.err); got != tt.want {
+			t.Errorf("ErrorStatus(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,308 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// This file keeps access tokens fresh. A request whose token has expired,
+// or will within the leeway, is refreshed before its handler runs, so the
+// new cookie goes out with the response headers. Refreshes of one session
+// are shared (one grant per session at a time in a process), and a grace
+// cache maps the old refresh token to the result for a short while, so
+// requests still carrying the old cookie get the new token without a second
+// grant: that is what keeps users signed in with providers that rotate
+// refresh tokens and reject reuse.
+//
+// The client from Client refreshes through the same path. If it refreshes in
+// the middle of a handler, the new cookie is set when the handler first
+// writes (or returns); if the handler had already written its headers, the
+// grace cache carries the new token to the browser's next request.
+
+// refreshDue reports whether s has a refresh token and an access token that
+// expires within the leeway. The leeway is capped at half the token's
+// lifetime, so short-lived tokens are not refreshed on every request.
+func (m *Middleware) refreshDue(s *session, now time.Time) bool {
+	if s.refresh == "" || s.expiry == 0 {
+		return false
+	}
+	lead := int64(m.leeway / time.Second)
+	if life := s.expiry - s.tokenTime; life > 0 && lead > life/2 {
+		lead = life / 2
+	}
+	return now.Unix() >= s.expiry-lead
+}
+
+// refresh returns the refreshed state of ss. On a transient failure (the
+// provider is down or answers garbage) it returns ss itself and the error,
+// and the request goes on with the old token; ErrSessionEnded means the
+// provider rejected the refresh token.
+func (m *Middleware) refresh(ctx context.Context, ss *sessionState) (*sessionState, error) {
+	key := tokenKey(ss.sess.refresh)
+	now := m.now()
+	if ns := m.graced.get(key, now); ns != nil {
+		m.log.DebugContext(ctx, "auth: refreshed token reused from grace cache", sessionAttrs(ns))
+		return ns, nil
+	}
+	if until, ok := m.graced.backingOff(key, now); ok {
+		return ss, fmt.Errorf("auth: refresh: %w (retry after %s)", ErrProviderUnavailable, until.UTC().Format(time.RFC3339))
+	}
+	v, err, _ := m.flights.Do(key, func() (any, error) {
+		if ns := m.graced.get(key, m.now()); ns != nil {
+			return ns, nil
+		}
+		// One request's cancellation must not fail the others sharing
+		// this refresh.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		ns, err := m.doRefresh(fctx, ss)
+		switch {
+		case err == nil:
+			m.graced.put(key, ns, m.now().Add(m.grace))
+			m.log.InfoContext(ctx, "auth: token refreshed", sessionAttrs(ns))
+		case errors.Is(err, ErrSessionEnded):
+			m.log.WarnContext(ctx, "auth: refresh rejected; session ended", sessionAttrs(ss), "error", err)
+		default:
+			wait := m.graced.failed(key, m.now())
+			m.log.ErrorContext(ctx, "auth: refresh failed; keeping the session", sessionAttrs(ss), "error", err, "retry_in", wait)
+		}
+		return ns, err
+	})
+	if err != nil {
+		if errors.Is(err, ErrSessionEnded) {
+			return nil, err
+		}
+		return ss, err
+	}
+	return v.(*sessionState), nil
+}
+
+func (m *Middleware) doRefresh(ctx context.Context, ss *sessionState) (*sessionState, error) {
+	old := ss.sess
+	p := m.providerByName(old.provider)
+	if p == nil {
+		return nil, fmt.Errorf("%w: unknown provider %q", ErrSessionEnded, old.provider)
+	}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, m.client)
+	// An expired token with only the refresh token makes TokenSource run
+	// the refresh_token grant.
+	tok, err := p.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: old.refresh, Expiry: time.Unix(1, 0)}).Token()
+	if err != nil {
+		err = tokenError("refresh", err)
+		var pe *ProviderError
+		if errors.As(err, &pe) && pe.Code == "invalid_grant" {
+			return nil, fmt.Errorf("%w: %w", ErrSessionEnded, err)
+		}
+		return nil, err
+	}
+	now := m.now()
+	s := *old
+	s.tokenTime = now.Unix()
+	s.access = tok.AccessToken
+	s.tokenType = tokenType(tok)
+	s.expiry = 0
+	if !tok.Expiry.IsZero() {
+		s.expiry = tok.Expiry.Unix()
+	}
+	if tok.RefreshToken != "" {
+		s.refresh = tok.RefreshToken
+	}
+	if raw, _ := tok.Extra("id_token").(string); raw != "" {
+		// OpenID Connect Core 12.2: verified as at login (but for the
+		// nonce), with the same iss, sub and aud as the original.
+		idt, payload, err := m.verifyIDToken(ctx, p, raw, "")
+		if err != nil {
+			return nil, fmt.Errorf("%w: refreshed ID token: %w", ErrSessionEnded, err)
+		}
+		var orig struct {
+			Iss string       `json:"iss"`
+			Sub string       `json:"sub"`
+			Aud oidcAudience `json:"aud"`
+		}
+		if err := ss.user.DecodeClaims(&orig); err != nil {
+			return nil, fmt.Errorf("%w: original claims: %w", ErrSessionEnded, err)
+		}
+		if idt.Issuer != orig.Iss || idt.Subject != orig.Sub || !sameSet(idt.Audience, orig.Aud) {
+			return nil, fmt.Errorf("%w: refreshed ID token names another user or audience", ErrSessionEnded)
+		}
+		s.idToken, s.payload = raw, payload
+	}
+	s.payload = nil // save decodes it back from the stored bytes
+	return m.save(ctx, &s, ss.id)
+}
+
+// oidcAudience decodes "aud", a string or an array of strings.
+type oidcAudience []string
+
+func (a *oidcAudience) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		*a = []string{jsonString(b)}
+		return nil
+	}
+	var list []string
+	err := json.Unmarshal(b, &list)
+	*a = list
+	return err
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+func tokenType(t *oauth2.Token) string {
+	if t.TokenType == "" || http.CanonicalHeaderKey(t.TokenType) == "Bearer" {
+		return ""
+	}
+	return t.TokenType
+}
+
+// tokenKey is the key of a refresh token in the maps below: a hash, so the
+// maps do not hold the tokens themselves.
+func tokenKey(refresh string) string {
+	h := sha256.Sum256([]byte(refresh))
+	return string(h[:])
+}
+
+// graceCache remembers, per old refresh token, the session a refresh
+// produced (for RefreshGrace), and which tokens are backing off after a
+// failed refresh. Both maps are bounded.
+type graceCache struct {
+	mu      sync.Mutex
+	max     int
+	entries map[string]graceEntry
+	backoff map[string]backoffEntry
+}
+
+type graceEntry struct {
+	ss    *sessionState
+	until time.Time
+}
+
+type backoffEntry struct {
+	fails int
+	until time.Time
+}
+
+func newGraceCache(max int) *graceCache {
+	return &graceCache{max: max, entries: map[string]graceEntry{}, backoff: map[string]backoffEntry{}}
+}
+
+func (g *graceCache) get(key string, now time.Time) *sessionState {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e, ok := g.entries[key]
+	if !ok || !now.Before(e.until) {
+		return nil
+	}
+	return e.ss
+}
+
+func (g *graceCache) put(key string, ss *sessionState, until time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.backoff, key)
+	if len(g.entries) >= g.max {
+		for k, e := range g.entries {
+			if len(g.entries) < g.max {
+				break
+			}
+			if !until.After(e.until.Add(time.Hour)) || len(g.entries) >= g.max {
+				delete(g.entries, k)
+			}
+		}
+	}
+	g.entries[key] = graceEntry{ss, until}
+}
+
+// failed records a failed refresh and returns how long to wait before the
+// next try: 1 s, doubling to at most a minute.
+func (g *graceCache) failed(key string, now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.backoff) >= g.max {
+		for k, e := range g.backoff {
+			if now.After(e.until) || len(g.backoff) >= g.max {
+				delete(g.backoff, k)
+			}
+		}
+	}
+	e := g.backoff[key]
+	e.fails++
+	wait := min(time.Second<<min(e.fails-1, 6), time.Minute)
+	e.until = now.Add(wait)
+	g.backoff[key] = e
+	return wait
+}
+
+func (g *graceCache) backingOff(key string, now time.Time) (time.Time, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e, ok := g.backoff[key]
+	return e.until, ok && now.Before(e.until)
+}
+
+// httpClient returns the request's auto-refreshing client.
+func (st *reqState) httpClient() *http.Client {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.client == nil {
+		base := st.m.client.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		st.client = &http.Client{Transport: &bearerTransport{st: st, base: base}, Timeout: st.m.client.Timeout}
+	}
+	return st.client
+}
+
+// bearerTransport sends the session's access token, refreshing it first
+// when it is due.
+type bearerTransport struct {
+	st   *reqState
+	base http.RoundTripper
+}
+
+func (t *bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	st := t.st
+	ss := st.ss.Load()
+	if ss == nil {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, ErrNoSession
+	}
+	m := st.m
+	if m.refreshDue(ss.sess, m.now()) {
+		ns, err := m.refresh(r.Context(), ss)
+		switch {
+		case errors.Is(err, ErrSessionEnded):
+			st.endedMidRequest()
+			if r.Body != nil {
+				r.Body.Close()
+			}
+			return nil, err
+		case err == nil && ns != ss:
+			st.refreshed(ns)
+			ss = ns
+		}
+	}
+	r2 := r.Clone(r.Context())
+	ss.token.SetAuthHeader(r2)
+	return t.base.RoundTrip(r2)
+}

@@ -1,0 +1,463 @@
+package auth
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"golang.org/x/oauth2"
+)
+
+// This file loads and saves sessions: the cookie (or server-side Store)
+// round trip, the cache of sessions already verified, and the per-request
+// state that handlers reach through the context.
+
+// Store keeps sessions on the server side, so the cookie carries only a
+// random 256-bit session ID (itself authenticated and encrypted). Use it
+// when tokens are too large for cookies or sessions must be revocable.
+// Implementations must be safe for concurrent use.
+type Store interface {
+	// Load returns the data saved under id. It returns found == false and a
+	// nil error for an unknown or expired id; an error means the store
+	// could not answer (the user's cookie is then kept).
+	Load(ctx context.Context, id string) (data []byte, found bool, err error)
+	// Save stores data under id until info.Expiry, replacing any earlier
+	// data.
+	Save(ctx context.Context, id string, data []byte, info SessionInfo) error
+	// Delete removes the session id. An unknown id is not an error.
+	Delete(ctx context.Context, id string) error
+}
+
+// SessionInfo describes a stored session, so a Store can find the sessions
+// of one user (log out everywhere) or of one provider session (back-channel
+// logout).
+type SessionInfo struct {
+	Provider string    // provider name ("" for the single configured provider)
+	Subject  string    // the user's sub
+	SID      string    // the provider's session ID (sid claim), if any
+	Expiry   time.Time // end of the session's absolute lifetime
+}
+
+// ErrStoreUnavailable wraps errors from a [Store] that could not answer.
+var ErrStoreUnavailable = errors.New("auth: session store unavailable")
+
+// sessionState is one verified session, immutable and shared by every
+// request that carries the same cookie.
+type sessionState struct {
+	sess  *session
+	user  *Identity
+	token *oauth2.Token
+	end   time.Time // end of the absolute lifetime
+	id    string    // Store session ID, "" for cookie sessions
+	value string    // the cookie value it was read from or written as
+}
+
+func (m *Middleware) newState(s *session, id string) (*sessionState, error) {
+	u, err := identityFrom(s.provider, s.payload, s.extra)
+	if err != nil {
+		return nil, err
+	}
+	t := &oauth2.Token{AccessToken: s.access, TokenType: s.tokenType, RefreshToken: s.refresh}
+	if s.expiry != 0 {
+		t.Expiry = time.Unix(s.expiry, 0)
+	}
+	if s.idToken != "" {
+		t = t.WithExtra(map[string]any{"id_token": s.idToken})
+	}
+	return &sessionState{sess: s, user: u, token: t, end: time.Unix(s.created, 0).Add(m.lifetime), id: id}, nil
+}
+
+// load returns the request's session state, or nil when it is anonymous.
+// A cookie that does not decode, or a session that has ended, is cleared.
+func (m *Middleware) load(w http.ResponseWriter, r *http.Request) *reqState {
+	var buf [maxChunks]string
+	parts, present, ok := m.jar.sessionParts(r.Header, &buf)
+	if !present {
+		return nil
+	}
+	if !ok {
+		m.jar.clearSession(w, r)
+		return nil
+	}
+	now := m.now()
+	ss := m.cache.get(parts, now)
+	if ss == nil {
+		var err error
+		ss, err = m.decode(r.Context(), parts)
+		if err != nil {
+			if errors.Is(err, ErrStoreUnavailable) {
+				m.log.ErrorContext(r.Context(), "auth: session store failed", "error", err)
+				return &reqState{ResponseWriter: w, m: m, r: r, unavailable: true}
+			}
+			m.log.DebugContext(r.Context(), "auth: ignoring session cookie", "error", err)
+			m.jar.clearSession(w, r)
+			return nil
+		}
+		if !now.Before(ss.end) {
+			m.endSession(w, r, ss)
+			return nil
+		}
+		m.cache.put(ss, now)
+	}
+	if m.refreshDue(ss.sess, now) {
+		ns, err := m.refresh(r.Context(), ss)
+		switch {
+		case errors.Is(err, ErrSessionEnded):
+			m.endSession(w, r, ss)
+			return nil
+		case err == nil && ns != ss:
+			if err := m.writeCookie(w, r, ns); err != nil {
+				m.log.ErrorContext(r.Context(), "auth: save refreshed session", "error", err)
+			}
+			ss = ns
+		}
+	}
+	st := &reqState{ResponseWriter: w, m: m, r: r}
+	st.ss.Store(ss)
+	return st
+}
+
+// decode authenticates, decrypts and decodes a session cookie.
+func (m *Middleware) decode(ctx context.Context, parts []string) (*sessionState, error) {
+	value := parts[0]
+	if len(parts) > 1 {
+		value = strings.Join(parts, "")
+	}
+	var data []byte
+	if err := securecookie.DecodeMulti(m.jar.name, value, &data, m.codecs...); err != nil {
+		return nil, err
+	}
+	id := ""
+	if m.store != nil {
+		id = string(data)
+		d, found, err := m.store.Load(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		}
+		if !found {
+			return nil, errors.New("auth: unknown session id")
+		}
+		data = d
+	}
+	s, err := unmarshalSession(data)
+	if err != nil {
+		return nil, err
+	}
+	if m.providerByName(s.provider) == nil {
+		return nil, fmt.Errorf("auth: session from unknown provider %q", s.provider)
+	}
+	ss, err := m.newState(s, id)
+	if err != nil {
+		return nil, err
+	}
+	ss.value = value
+	return ss, nil
+}
+
+func (m *Middleware) providerByName(name string) *provider {
+	if m.p != nil && m.p.name == name {
+		return m.p
+	}
+	return nil
+}
+
+// save stores s (in the Store, when there is one) and returns its state,
+// with the cookie value to send.
+func (m *Middleware) save(ctx context.Context, s *session, id string) (*sessionState, error) {
+	data := s.marshal()
+	if s.payload == nil && s.idToken != "" {
+		// Decode it back once so the payload points into our own bytes.
+		ns, err := unmarshalSession(data)
+		if err != nil {
+			return nil, err
+		}
+		s = ns
+	}
+	ss, err := m.newState(s, id)
+	if err != nil {
+		return nil, err
+	}
+	if m.store != nil {
+		if ss.id == "" {
+			ss.id = newID()
+		}
+		info := SessionInfo{Provider: s.provider, Subject: ss.user.Subject, SID: claimString(ss.user.Claims, "sid"), Expiry: ss.end}
+		if err := m.store.Save(ctx, ss.id, data, info); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		}
+		data = []byte(ss.id)
+	}
+	v, err := securecookie.EncodeMulti(m.jar.name, data, m.codecs...)
+	if err != nil {
+		return nil, fmt.Errorf("auth: encode session: %w", err)
+	}
+	ss.value = v
+	return ss, nil
+}
+
+// writeCookie sets the session cookie(s) for ss and caches ss, so the
+// browser's next request with this exact value skips decoding.
+func (m *Middleware) writeCookie(w http.ResponseWriter, r *http.Request, ss *sessionState) error {
+	maxAge := int(ss.end.Sub(m.now()) / time.Second)
+	if err := m.jar.writeSession(w, r, ss.value, max(maxAge, 1)); err != nil {
+		return err
+	}
+	m.cache.put(ss, m.now())
+	return nil
+}
+
+// endSession clears the session cookies, forgets the cached state and
+// deletes the session from the Store.
+func (m *Middleware) endSession(w http.ResponseWriter, r *http.Request, ss *sessionState) {
+	m.jar.clearSession(w, r)
+	if ss == nil {
+		return
+	}
+	m.cache.remove(ss)
+	if m.store != nil && ss.id != "" {
+		if err := m.store.Delete(r.Context(), ss.id); err != nil {
+			m.log.ErrorContext(r.Context(), "auth: delete stored session", "error", err)
+		}
+	}
+}
+
+func newID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// claimString returns a top-level string claim from a JSON object.
+func claimString(claims []byte, name string) string {
+	var v string
+	_ = scanObject(claims, func(k, val []byte) {
+		if string(k) == name {
+			v = jsonString(val)
+		}
+	})
+	return v
+}
+
+// sessionCache maps cookie values the process has already authenticated
+// and decoded to their state, so a browser's repeated requests skip the
+// cryptography. Keys are a seeded hash of the value; a hit is confirmed by
+// comparing the whole value in constant time. It is bounded in entries and
+// bytes; entries end with their session. Sessions in a Store are not
+// cached, so deleting them takes effect at once.
+type sessionCache struct {
+	seed       maphash.Seed
+	mu         sync.RWMutex
+	entries    map[uint64]*sessionState
+	bytes      int
+	maxEntries int
+	maxBytes   int
+	off        bool
+}
+
+func newSessionCache(maxEntries, maxBytes int) *sessionCache {
+	return &sessionCache{seed: maphash.MakeSeed(), entries: map[uint64]*sessionState{}, maxEntries: maxEntries, maxBytes: maxBytes}
+}
+
+func (c *sessionCache) hash(parts ...string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	for _, p := range parts {
+		h.WriteString(p)
+	}
+	return h.Sum64()
+}
+
+func (c *sessionCache) get(parts []string, now time.Time) *sessionState {
+	if c.off {
+		return nil
+	}
+	k := c.hash(parts...)
+	c.mu.RLock()
+	ss := c.entries[k]
+	c.mu.RUnlock()
+	if ss == nil || !now.Before(ss.end) {
+		return nil
+	}
+	// Compare part by part against the cached value, in constant time.
+	v := ss.value
+	eq := 1
+	for _, p := range parts {
+		if len(p) > len(v) {
+			return nil
+		}
+		eq &= subtle.ConstantTimeCompare([]byte(v[:len(p)]), []byte(p))
+		v = v[len(p):]
+	}
+	if eq != 1 || v != "" {
+		return nil
+	}
+	return ss
+}
+
+func (c *sessionCache) put(ss *sessionState, now time.Time) {
+	if c.off || ss.id != "" || ss.value == "" {
+		return
+	}
+	k := c.hash(ss.value)
+	size := len(ss.value) + len(ss.sess.access) + len(ss.sess.refresh) + len(ss.sess.idToken) + len(ss.sess.extra) + 512
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.entries[k]; old != nil {
+		c.bytes -= old.size()
+	}
+	// Make room: drop ended sessions first, then arbitrary ones (map order
+	// is random, which makes this a cheap random eviction).
+	for k2, e := range c.entries {
+		if len(c.entries) < c.maxEntries && c.bytes+size <= c.maxBytes {
+			break
+		}
+		if !now.Before(e.end) || len(c.entries) >= c.maxEntries || c.bytes+size > c.maxBytes {
+			delete(c.entries, k2)
+			c.bytes -= e.size()
+		}
+	}
+	c.entries[k] = ss
+	c.bytes += size
+}
+
+func (ss *sessionState) size() int {
+	return len(ss.value) + len(ss.sess.access) + len(ss.sess.refresh) + len(ss.sess.idToken) + len(ss.sess.extra) + 512
+}
+
+func (c *sessionCache) remove(ss *sessionState) {
+	if ss.value == "" {
+		return
+	}
+	k := c.hash(ss.value)
+	c.mu.Lock()
+	if e := c.entries[k]; e != nil && e.value == ss.value {
+		delete(c.entries, k)
+		c.bytes -= e.size()
+	}
+	c.mu.Unlock()
+}
+
+// reqState is the per-request value behind User, Token and Client. It is
+// also the ResponseWriter the handler gets, so that a token refreshed in
+// the middle of the handler (through Client) can still add its cookies
+// before the headers go out.
+type reqState struct {
+	http.ResponseWriter
+	m           *Middleware
+	r           *http.Request
+	ss          atomic.Pointer[sessionState]
+	unavailable bool // the Store could not answer: neither signed in nor anonymous
+
+	mu      sync.Mutex
+	written bool
+	pending *sessionState // refreshed session whose cookie is still to be set
+	ended   bool          // session ended mid-request: clear the cookies
+	client  *http.Client
+}
+
+func (st *reqState) current() *sessionState {
+	if ss := st.ss.Load(); ss != nil {
+		return ss
+	}
+	return &sessionState{}
+}
+
+// commit writes pending cookie changes into the headers, once, before the
+// first byte of the response.
+func (st *reqState) commit() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.written {
+		return
+	}
+	st.written = true
+	switch {
+	case st.ended:
+		st.m.jar.clearSession(st.ResponseWriter, st.r)
+	case st.pending != nil:
+		if err := st.m.writeCookie(st.ResponseWriter, st.r, st.pending); err != nil {
+			st.m.log.Error("auth: save refreshed session", "error", err)
+		}
+	}
+}
+
+// finish runs after the handler returns: a handler that wrote nothing still
+// gets its cookies.
+func (st *reqState) finish() { st.commit() }
+
+// refreshed records a session refreshed during the handler.
+func (st *reqState) refreshed(ns *sessionState) bool {
+	st.ss.Store(ns)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.pending = ns
+	return !st.written
+}
+
+func (st *reqState) endedMidRequest() {
+	st.mu.Lock()
+	st.ended = true
+	st.mu.Unlock()
+	st.ss.Store(nil)
+}
+
+// WriteHeader implements http.ResponseWriter.
+func (st *reqState) WriteHeader(code int) {
+	st.commit()
+	st.ResponseWriter.WriteHeader(code)
+}
+
+// Write implements http.ResponseWriter.
+func (st *reqState) Write(p []byte) (int, error) {
+	st.commit()
+	return st.ResponseWriter.Write(p)
+}
+
+// ReadFrom keeps io.Copy to the response as fast as without us.
+func (st *reqState) ReadFrom(src io.Reader) (int64, error) {
+	st.commit()
+	return io.Copy(st.ResponseWriter, src)
+}
+
+// Flush implements http.Flusher.
+func (st *reqState) Flush() {
+	st.commit()
+	_ = http.NewResponseController(st.ResponseWriter).Flush()
+}
+
+// Hijack implements http.Hijacker when the underlying writer does.
+func (st *reqState) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	st.commit()
+	return http.NewResponseController(st.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (st *reqState) Unwrap() http.ResponseWriter { return st.ResponseWriter }
+
+var _ interface {
+	http.Flusher
+	http.Hijacker
+	io.ReaderFrom
+} = (*reqState)(nil)
+
+// logAttrs is a slog helper for sessions: never the token values.
+func sessionAttrs(ss *sessionState) slog.Attr {
+	if ss == nil || ss.user == nil {
+		return slog.Group("session")
+	}
+	return slog.Group("session", slog.String("sub", ss.user.Subject), slog.String("provider", ss.user.Provider))
+}
