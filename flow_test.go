@@ -1,0 +1,339 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/auth"
+	"github.com/gatehouse/auth/authtest"
+	"golang.org/x/oauth2"
+)
+
+// TestCallbackRejectsBadIDTokens runs the login flow against a provider
+// that misbehaves once, and checks that no session comes out of it.
+func TestCallbackRejectsBadIDTokens(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		fault func(p *authtest.Provider) authtest.Fault
+		want  int
+	}{
+		{"alg none", sign("none"), http.StatusUnauthorized},
+		{"bad signature", sign("bad-signature"), http.StatusUnauthorized},
+		{"unknown key", sign("unknown-key"), http.StatusUnauthorized},
+		{"wrong iss", claim("iss", "https://evil.example"), http.StatusUnauthorized},
+		{"wrong aud", claim("aud", "another-client"), http.StatusUnauthorized},
+		{"extra untrusted aud", claim("aud", []any{"test-client", "another-client"}), http.StatusUnauthorized},
+		{"wrong azp", claim("azp", "another-client"), http.StatusUnauthorized},
+		{"expired", func(p *authtest.Provider) authtest.Fault {
+			return claim("exp", p.Now().Add(-5*time.Minute).Unix())(p)
+		}, http.StatusUnauthorized},
+		{"issued in the future", func(p *authtest.Provider) authtest.Fault {
+			return claim("iat", p.Now().Add(time.Hour).Unix())(p)
+		}, http.StatusUnauthorized},
+		{"no iat", claim("iat", nil), http.StatusUnauthorized},
+		{"no sub", claim("sub", nil), http.StatusUnauthorized},
+		{"nonce mismatch", claim("nonce", "not-the-login-nonce"), http.StatusUnauthorized},
+		{"no nonce", claim("nonce", nil), http.StatusUnauthorized},
+		{"token endpoint 500", func(*authtest.Provider) authtest.Fault { return authtest.Fault{TokenStatus: 500} }, http.StatusBadGateway},
+		{"token endpoint garbage", func(*authtest.Provider) authtest.Fault { return authtest.Fault{TokenBody: "not json"} }, http.StatusBadGateway},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			app := newTestApp(t, authtest.Config{}, nil)
+			c := newBrowser(t, app.p, "alice")
+			callback := app.startLogin(t, c, "/me")
+			app.p.FailNext(tt.fault(app.p))
+			res, body := get(t, c, callback, "Accept", "text/html")
+			if res.StatusCode != tt.want {
+				t.Fatalf("callback: status = %d (%q), want %d", res.StatusCode, body, tt.want)
+			}
+			if s := setCookies(res)["gatehouse"]; s != nil && s.MaxAge >= 0 {
+				t.Errorf("callback failed but set a session cookie")
+			}
+			if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+				t.Errorf("GET /me after failed callback: status = %d, want 401", status)
+			}
+			if strings.Contains(body, "eyJ") || len(body) > 200 {
+				t.Errorf("error page = %q, want a short message without tokens", body)
+			}
+		})
+	}
+}
+
+func sign(how string) func(*authtest.Provider) authtest.Fault {
+	return func(*authtest.Provider) authtest.Fault { return authtest.Fault{IDTokenSigning: how} }
+}
+
+// claim sets (or, with nil, deletes) one claim of the next ID token.
+func claim(name string, v any) func(*authtest.Provider) authtest.Fault {
+	return func(*authtest.Provider) authtest.Fault {
+		return authtest.Fault{IDToken: func(c map[string]any) {
+			if v == nil {
+				delete(c, name)
+			} else {
+				c[name] = v
+			}
+		}}
+	}
+}
+
+func TestCallbackAcceptsWhatSpecAllows(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		cfg   authtest.Config
+		edit  func(*auth.Config)
+		fault authtest.Fault
+	}{
+		{"ID token without kid", authtest.Config{}, nil, authtest.Fault{IDTokenSigning: "no-kid"}},
+		{"ES256", authtest.Config{SigningAlg: "ES256"}, nil, authtest.Fault{}},
+		{"trusted extra audience", authtest.Config{}, func(c *auth.Config) { c.TrustedAudiences = []string{"api"} },
+			authtest.Fault{IDToken: func(c map[string]any) { c["aud"] = []any{"test-client", "api"} }}},
+		{"clock skew within leeway", authtest.Config{}, nil,
+			authtest.Fault{IDToken: func(c map[string]any) { c["iat"] = c["iat"].(int64) + 30 }}},
+		{"client_secret_post only", authtest.Config{TokenAuthMethods: []string{"client_secret_post"}}, nil, authtest.Fault{}},
+		{"iss response parameter", authtest.Config{IssuerParameter: true}, nil, authtest.Fault{}},
+		{"PKCE required", authtest.Config{RequirePKCE: true}, nil, authtest.Fault{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			app := newTestApp(t, tt.cfg, tt.edit)
+			c := newBrowser(t, app.p, "bob")
+			callback := app.startLogin(t, c, "/me")
+			app.p.FailNext(tt.fault)
+			res, body := get(t, c, callback)
+			if res.StatusCode != http.StatusFound {
+				t.Fatalf("callback: status = %d (%q), want 302", res.StatusCode, body)
+			}
+			if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "bob" {
+				t.Errorf("GET /me: %d %+v, want 200 bob", status, u)
+			}
+		})
+	}
+}
+
+func TestCallbackRejectsBadRequests(t *testing.T) {
+	app := newTestApp(t, authtest.Config{IssuerParameter: true}, nil)
+	for _, tt := range []struct {
+		name string
+		edit func(q url.Values)
+		want int
+	}{
+		{"wrong state", func(q url.Values) { q.Set("state", q.Get("state")[:20]+"tampered-tampered-tampered") }, http.StatusBadRequest},
+		{"no state", func(q url.Values) { q.Del("state") }, http.StatusBadRequest},
+		{"short state", func(q url.Values) { q.Set("state", "x") }, http.StatusBadRequest},
+		{"no code", func(q url.Values) { q.Del("code") }, http.StatusBadRequest},
+		{"wrong code", func(q url.Values) { q.Set("code", "guessed") }, http.StatusBadRequest},
+		{"wrong iss (mix-up)", func(q url.Values) { q.Set("iss", "https://evil.example") }, http.StatusBadRequest},
+		{"missing iss", func(q url.Values) { q.Del("iss") }, http.StatusBadRequest},
+		{"access denied", func(q url.Values) {
+			q.Del("code")
+			q.Set("error", "access_denied")
+			q.Set("error_description", "<script>alert(1)</script>")
+		}, http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newBrowser(t, app.p, "alice")
+			u, _ := url.Parse(app.startLogin(t, c, "/me"))
+			q := u.Query()
+			tt.edit(q)
+			u.RawQuery = q.Encode()
+			res, body := get(t, c, u.String(), "Accept", "text/html")
+			if res.StatusCode != tt.want {
+				t.Fatalf("callback: status = %d (%q), want %d", res.StatusCode, body, tt.want)
+			}
+			if strings.Contains(body, "<script>") {
+				t.Errorf("error page echoes provider input: %q", body)
+			}
+			if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+				t.Errorf("GET /me after bad callback: status = %d, want 401", status)
+			}
+		})
+	}
+}
+
+func TestCallbackErrorAsJSON(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	res, body := get(t, newBrowser(t, app.p, ""), app.URL+"/auth/callback?state=0123456789abcdefghij&code=x", "Accept", "application/json")
+	if res.StatusCode != http.StatusBadRequest || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") || !strings.Contains(body, `"error"`) {
+		t.Errorf("callback without flow, Accept JSON: %d %s %q, want 400 JSON error", res.StatusCode, res.Header.Get("Content-Type"), body)
+	}
+}
+
+func TestCallbackReplay(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := newBrowser(t, app.p, "alice")
+	callback := app.startLogin(t, c, "/me")
+	thief := app.cloneBrowser(t, c) // holds the flow cookie too
+	if res, _ := get(t, c, callback); res.StatusCode != http.StatusFound {
+		t.Fatalf("first callback: status = %d, want 302", res.StatusCode)
+	}
+	// Same browser again: its flow cookie is gone and it is signed in,
+	// so it just goes home; no second session is made.
+	res, _ := get(t, c, callback)
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/" || setCookies(res)["gatehouse"] != nil {
+		t.Errorf("replayed callback, signed in: %d to %q, Set-Cookie %v; want 302 to / and no new session",
+			res.StatusCode, res.Header.Get("Location"), res.Header["Set-Cookie"])
+	}
+	// A copy of the flow cookie does not help: the code is single-use.
+	res, _ = get(t, thief, callback)
+	if res.StatusCode != http.StatusBadRequest {
+		t.Errorf("replayed callback with a copied flow cookie: status = %d, want 400", res.StatusCode)
+	}
+	// Another browser without the flow cookie.
+	res, _ = get(t, newBrowser(t, app.p, ""), callback)
+	if res.StatusCode != http.StatusBadRequest {
+		t.Errorf("callback in another browser: status = %d, want 400", res.StatusCode)
+	}
+	if got := app.p.Grants("authorization_code"); got != 1 {
+		t.Errorf("authorization_code grants = %d, want 1", got)
+	}
+}
+
+func TestCallbackAfterFlowExpired(t *testing.T) {
+	app := newTestApp(t, authtest.Config{CodeTTL: time.Hour}, nil)
+	c := newBrowser(t, app.p, "alice")
+	callback := app.startLogin(t, c, "/me")
+	app.p.Advance(11 * time.Minute)
+	if res, _ := get(t, c, callback); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("callback 11 minutes after login: status = %d, want 400", res.StatusCode)
+	}
+}
+
+func TestOpenRedirects(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	for _, next := range []string{"//evil.example", "https://evil.example", "/\\evil.example", "/\t/evil.example",
+		"\\\\evil.example", "javascript:alert(1)", "evil.example", "/%0a/evil", "http:/evil", "///evil.example"} {
+		t.Run(next, func(t *testing.T) {
+			c := newBrowser(t, app.p, "alice")
+			res, _ := get(t, c, app.URL+"/auth/login?next="+url.QueryEscape(next))
+			if res.StatusCode != http.StatusFound {
+				t.Fatalf("login: status %d", res.StatusCode)
+			}
+			res, _ = get(t, c, res.Header.Get("Location"))
+			res, _ = get(t, c, res.Header.Get("Location"))
+			if got := res.Header.Get("Location"); got != "/" && !(strings.HasPrefix(got, "/") && !strings.HasPrefix(got, "//") && next == "/%0a/evil") {
+				t.Errorf("login?next=%q returned to %q, want /", next, got)
+			}
+		})
+	}
+}
+
+func FuzzCleanReturn(f *testing.F) {
+	for _, s := range []string{"/", "/me?x=1", "//evil", "/\\evil", "https://evil", "/\t/evil", "/a#b", "/%2F%2Fevil", "/.//evil", "?x", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := auth.CleanReturn(s)
+		if !strings.HasPrefix(got, "/") || (len(got) > 1 && (got[1] == '/' || got[1] == '\\')) {
+			t.Fatalf("CleanReturn(%q) = %q, want a path starting with exactly one /", s, got)
+		}
+		u, err := url.Parse(got)
+		if err != nil || u.Host != "" || u.Scheme != "" || u.User != nil {
+			t.Fatalf("CleanReturn(%q) = %q, which parses to host %q scheme %q", s, got, u.Host, u.Scheme)
+		}
+		for _, c := range got {
+			if c < 0x20 || c == 0x7f || c == '\\' {
+				t.Fatalf("CleanReturn(%q) = %q, which holds %q", s, got, c)
+			}
+		}
+		// What a browser resolves it to stays on our origin.
+		base, _ := url.Parse("https://app.example/x/y")
+		if r := base.ResolveReference(u); r.Host != "app.example" {
+			t.Fatalf("CleanReturn(%q) = %q resolves to host %q", s, got, r.Host)
+		}
+	})
+}
+
+func TestOnLogin(t *testing.T) {
+	errNotStaff := errors.New("not staff")
+	var seen *auth.Identity
+	var tok *oauth2.Token
+	app := newTestApp(t, authtest.Config{}, func(c *auth.Config) {
+		c.OnLogin = func(ctx context.Context, u *auth.Identity, t *oauth2.Token) error {
+			seen, tok = u, t
+			if !strings.HasSuffix(u.Email, "@example.com") || u.Subject == "bob" {
+				return errNotStaff
+			}
+			return nil
+		}
+	})
+	app.login(t, "alice")
+	if seen == nil || seen.Subject != "alice" || tok == nil || tok.AccessToken == "" {
+		t.Fatalf("OnLogin saw %+v, %v; want alice and her token", seen, tok)
+	}
+	c := newBrowser(t, app.p, "bob")
+	res, body := get(t, c, app.startLogin(t, c, "/me"), "Accept", "text/html")
+	if res.StatusCode != http.StatusForbidden || strings.Contains(body, "not staff") {
+		t.Errorf("refused login: %d %q, want 403 without the hook's error text", res.StatusCode, body)
+	}
+	if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+		t.Errorf("GET /me after refused login: status = %d, want 401", status)
+	}
+	if !strings.Contains(app.logs.String(), "not staff") {
+		t.Errorf("the hook's error was not logged")
+	}
+}
+
+func TestUserinfo(t *testing.T) {
+	t.Run("adds claims the ID token lacks", func(t *testing.T) {
+		app := newTestApp(t, authtest.Config{}, nil)
+		c := newBrowser(t, app.p, "alice")
+		callback := app.startLogin(t, c, "/me")
+		app.p.FailNext(authtest.Fault{UserinfoClaims: func(c map[string]any) { c["locale"] = "fr"; c["name"] = "Changed" }})
+		get(t, c, callback)
+		_, u := app.me(t, c)
+		var cl struct{ Locale, Name string }
+		if u == nil || u.DecodeClaims(&cl) != nil || cl.Locale != "fr" || u.Name != "Alice Example" {
+			t.Errorf("user = %+v, want locale fr from userinfo and the ID token's name", u)
+		}
+	})
+	t.Run("another sub is ignored", func(t *testing.T) {
+		app := newTestApp(t, authtest.Config{}, nil)
+		c := newBrowser(t, app.p, "alice")
+		callback := app.startLogin(t, c, "/me")
+		app.p.FailNext(authtest.Fault{UserinfoClaims: func(c map[string]any) { c["sub"] = "mallory"; c["locale"] = "evil" }})
+		get(t, c, callback)
+		_, u := app.me(t, c)
+		if u == nil || u.Subject != "alice" || strings.Contains(string(u.Claims), "evil") {
+			t.Errorf("user = %+v, want alice without the other sub's claims", u)
+		}
+	})
+	t.Run("failure does not block login", func(t *testing.T) {
+		app := newTestApp(t, authtest.Config{}, nil)
+		c := newBrowser(t, app.p, "alice")
+		callback := app.startLogin(t, c, "/me")
+		app.p.FailNext(authtest.Fault{UserinfoStatus: 500})
+		get(t, c, callback)
+		if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "alice" {
+			t.Errorf("GET /me: %d %+v, want alice", status, u)
+		}
+	})
+}
+
+func TestKeyRotation(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	app.login(t, "alice") // caches the first key
+	app.p.RotateKey(false)
+	c := app.login(t, "bob") // signed with a kid the middleware has not seen
+	if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "bob" {
+		t.Errorf("GET /me after key rotation: %d %+v, want bob", status, u)
+	}
+}
+
+func TestLoginMethodNotAllowed(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	for _, path := range []string{"/auth/login", "/auth/callback", "/auth/logout"} {
+		req, _ := http.NewRequest(http.MethodDelete, app.URL+path, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest || res.Header.Get("Allow") == "" {
+			t.Errorf("DELETE %s: %d Allow %q, want 400 with Allow", path, res.StatusCode, res.Header.Get("Allow"))
+		}
+	}
+}
