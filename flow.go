@@ -201,9 +201,7 @@ func (m *Middleware) callback(w http.ResponseWriter, r *http.Request) {
 		idToken:   raw,
 		extra:     m.userinfoExtra(ctx, p, tok, idt.Subject, payload),
 	}
-	if !tok.Expiry.IsZero() {
-		s.expiry = tok.Expiry.Unix()
-	}
+	s.expiry = expiryOf(tok, now)
 	ss, err := m.save(r.Context(), s, "")
 	if err != nil {
 		m.fail(w, r, "callback", err)

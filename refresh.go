@@ -108,10 +108,7 @@ func (m *Middleware) doRefresh(ctx context.Context, ss *sessionState) (*sessionS
 	s.tokenTime = now.Unix()
 	s.access = tok.AccessToken
 	s.tokenType = tokenType(tok)
-	s.expiry = 0
-	if !tok.Expiry.IsZero() {
-		s.expiry = tok.Expiry.Unix()
-	}
+	s.expiry = expiryOf(tok, now)
 	if tok.RefreshToken != "" {
 		s.refresh = tok.RefreshToken
 	}
@@ -163,6 +160,18 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// expiryOf returns when t expires, in unix seconds (0: unknown), counted
+// by our clock from expires_in when the provider sent it.
+func expiryOf(t *oauth2.Token, now time.Time) int64 {
+	switch {
+	case t.ExpiresIn > 0:
+		return now.Unix() + t.ExpiresIn
+	case !t.Expiry.IsZero():
+		return t.Expiry.Unix()
+	}
+	return 0
 }
 
 func tokenType(t *oauth2.Token) string {

@@ -1,0 +1,313 @@
+package auth_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/auth"
+	"github.com/gatehouse/auth/authtest"
+)
+
+// serve swaps the app's handler for h, wrapped by the middleware.
+func (app *testApp) serve(h http.Handler) {
+	app.Config.Handler = app.m.Handler(h)
+}
+
+func TestRefreshBeforeHandler(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := app.login(t, "alice")
+	_, before := get(t, c, app.URL+"/token")
+	app.p.Advance(time.Hour + time.Second) // the access token has expired
+
+	res, after := get(t, c, app.URL+"/token")
+	if res.StatusCode != http.StatusOK || after == before || after == "" {
+		t.Fatalf("GET /token after expiry: %d %q, want 200 with a new token (old %q)", res.StatusCode, after, before)
+	}
+	if got := app.p.Grants("refresh_token"); got != 1 {
+		t.Errorf("refresh_token grants = %d, want 1", got)
+	}
+	if s := setCookies(res)["gatehouse"]; s == nil || s.MaxAge <= 0 {
+		t.Errorf("refreshing response Set-Cookie = %v, want the updated session cookie", res.Header["Set-Cookie"])
+	}
+	// The updated cookie carries the new token: no further grant.
+	for i := 0; i < 3; i++ {
+		if _, got := get(t, c, app.URL+"/token"); got != after {
+			t.Errorf("request %d after refresh: token %q, want %q", i, got, after)
+		}
+	}
+	if got := app.p.Grants("refresh_token"); got != 1 {
+		t.Errorf("refresh_token grants after more requests = %d, want 1", got)
+	}
+}
+
+func TestRefreshLeeway(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		ttl     time.Duration
+		leeway  time.Duration
+		advance time.Duration
+		want    int
+	}{
+		{"far from expiry", time.Hour, 0, 59 * time.Minute, 0},
+		{"within default leeway", time.Hour, 0, time.Hour - 20*time.Second, 1},
+		{"short token: half its life", 40 * time.Second, 0, 19 * time.Second, 0},
+		{"short token: past half", 40 * time.Second, 0, 21 * time.Second, 1},
+		{"negative leeway waits for expiry", time.Hour, -1, time.Hour - time.Second, 0},
+		{"negative leeway, expired", time.Hour, -1, time.Hour + time.Second, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			app := newTestApp(t, authtest.Config{AccessTokenTTL: tt.ttl}, func(c *auth.Config) { c.RefreshLeeway = tt.leeway })
+			c := app.login(t, "alice")
+			app.p.Advance(tt.advance)
+			if status, _ := app.me(t, c); status != http.StatusOK {
+				t.Fatalf("GET /me: status %d", status)
+			}
+			if got := app.p.Grants("refresh_token"); got != tt.want {
+				t.Errorf("refresh_token grants = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConcurrentRefreshIsShared(t *testing.T) {
+	for _, rotation := range []authtest.RotationMode{authtest.Rotate, authtest.NoRotation} {
+		t.Run([]string{"rotate", "grace", "no rotation"}[rotation], func(t *testing.T) {
+			app := newTestApp(t, authtest.Config{Rotation: rotation}, nil)
+			c := app.login(t, "alice")
+			app.p.Advance(2 * time.Hour)
+			const n = 50
+			var wg sync.WaitGroup
+			tokens := make([]string, n)
+			errs := make(chan error, n)
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					// Each request carries the same expired cookie.
+					b := app.cloneBrowser(t, c)
+					res, err := b.Get(app.URL + "/token")
+					if err != nil {
+						errs <- err
+						return
+					}
+					body, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					if res.StatusCode != http.StatusOK {
+						errs <- errors.New(res.Status)
+					}
+					tokens[i] = string(body)
+				}(i)
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Errorf("concurrent request: %v", err)
+			}
+			if got := app.p.Grants("refresh_token"); got != 1 {
+				t.Errorf("refresh_token grants for %d concurrent requests = %d, want 1", n, got)
+			}
+			for i := range tokens {
+				if tokens[i] != tokens[0] {
+					t.Fatalf("request %d got token %q, request 0 %q: want the same refreshed token", i, tokens[i], tokens[0])
+				}
+			}
+		})
+	}
+}
+
+func TestOldCookieWithinGrace(t *testing.T) {
+	app := newTestApp(t, authtest.Config{Rotation: authtest.Rotate}, nil)
+	c := app.login(t, "alice")
+	old := app.cloneBrowser(t, c)
+	late := app.cloneBrowser(t, c)
+	app.p.Advance(2 * time.Hour)
+	_, fresh := get(t, c, app.URL+"/token")
+	app.p.Advance(5 * time.Second)
+	res, got := get(t, old, app.URL+"/token")
+	if res.StatusCode != http.StatusOK || got != fresh {
+		t.Errorf("old cookie 5 s after refresh: %d %q, want 200 %q", res.StatusCode, got, fresh)
+	}
+	if n := app.p.Grants("refresh_token"); n != 1 {
+		t.Errorf("refresh_token grants = %d, want 1", n)
+	}
+	if s := setCookies(res)["gatehouse"]; s == nil {
+		t.Errorf("old cookie within grace: no Set-Cookie with the refreshed session")
+	}
+	// Past the grace period a browser that still has the old cookie
+	// sends a reused refresh token: the provider says invalid_grant and
+	// that session ends, cleanly.
+	app.p.Advance(time.Minute)
+	if status, _ := app.me(t, late); status != http.StatusUnauthorized {
+		t.Errorf("old cookie after grace: status = %d, want 401", status)
+	}
+	if status, _ := app.me(t, old); status != http.StatusOK {
+		t.Errorf("browser that got the refreshed cookie within grace: status = %d, want 200", status)
+	}
+}
+
+func TestRefreshRejectedEndsSession(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := app.login(t, "alice")
+	app.p.RevokeUser("alice")
+	app.p.Advance(2 * time.Hour)
+	res, body := get(t, c, app.URL+"/me", "Accept", "text/html")
+	if res.StatusCode != http.StatusFound || !strings.HasPrefix(res.Header.Get("Location"), "/auth/login") {
+		t.Errorf("GET /me after revoked refresh: %d %q (%q), want 302 to login", res.StatusCode, res.Header.Get("Location"), body)
+	}
+	if s := setCookies(res)["gatehouse"]; s == nil || s.MaxAge >= 0 {
+		t.Errorf("session cookie not cleared: %v", res.Header["Set-Cookie"])
+	}
+	if len(app.sessionCookies(c)) != 0 {
+		t.Errorf("browser still holds %v", app.sessionCookies(c))
+	}
+	if !strings.Contains(app.logs.String(), "session ended") {
+		t.Errorf("no log record of the ended session")
+	}
+}
+
+func TestRefreshOutageKeepsSession(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := app.login(t, "alice")
+	_, before := get(t, c, app.URL+"/token")
+	app.p.Advance(2 * time.Hour)
+	app.p.FailNext(authtest.Fault{TokenStatus: 500})
+	res, got := get(t, c, app.URL+"/token")
+	if res.StatusCode != http.StatusOK || got != before {
+		t.Errorf("GET /token during outage: %d %q, want 200 with the old token", res.StatusCode, got)
+	}
+	if !strings.Contains(app.logs.String(), "refresh failed") || strings.Contains(app.logs.String(), before) {
+		t.Errorf("outage log = %q, want a refresh failure record without the token", app.logs.String())
+	}
+	// Backoff: an immediate retry does not reach the provider.
+	tokenRequests := func() (n int) {
+		for _, r := range app.p.Requests() {
+			if r.Endpoint == "token" {
+				n++
+			}
+		}
+		return n
+	}
+	n := tokenRequests()
+	get(t, c, app.URL+"/token")
+	if got := tokenRequests(); got != n {
+		t.Errorf("token requests right after a failure: %d more, want 0 (backoff)", got-n)
+	}
+	// After the backoff the provider is back and the refresh succeeds.
+	app.p.Advance(2 * time.Second)
+	if _, got := get(t, c, app.URL+"/token"); got == before {
+		t.Errorf("after backoff: token unchanged, want refreshed")
+	}
+}
+
+func TestRefreshedIDTokenForAnotherUser(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := app.login(t, "alice")
+	app.p.Advance(2 * time.Hour)
+	app.p.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["sub"] = "bob" }})
+	if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+		t.Errorf("GET /me after refresh returned bob's ID token: status = %d, want 401", status)
+	}
+	if len(app.sessionCookies(c)) != 0 {
+		t.Errorf("session cookie kept after a refresh for another user")
+	}
+}
+
+func TestRefreshUpdatesClaims(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := app.login(t, "alice")
+	app.p.Advance(2 * time.Hour)
+	app.p.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["name"] = "Alice Renamed" }})
+	if _, u := app.me(t, c); u == nil || u.Name != "Alice Renamed" {
+		t.Errorf("user after refresh = %+v, want the refreshed ID token's name", u)
+	}
+}
+
+func TestNoRefreshToken(t *testing.T) {
+	app := newTestApp(t, authtest.Config{OfflineAccessOnly: true}, nil)
+	c := app.login(t, "alice")
+	app.p.Advance(2 * time.Hour)
+	app.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res, err := auth.Client(r.Context()).Get(app.p.URL + "/userinfo")
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		res.Body.Close()
+		w.WriteHeader(res.StatusCode)
+	}))
+	res, _ := get(t, c, app.URL+"/api")
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("client call with an expired token and no refresh token: status = %d, want the provider's 401", res.StatusCode)
+	}
+	if len(app.sessionCookies(c)) == 0 || app.p.Grants("refresh_token") != 0 {
+		t.Errorf("session without refresh token: cookies %v, grants %d; want kept, 0", app.sessionCookies(c), app.p.Grants("refresh_token"))
+	}
+}
+
+func TestClientRefreshesMidHandler(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := app.login(t, "alice")
+	var flusher bool
+	app.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, flusher = w.(http.Flusher)
+		app.p.Advance(2 * time.Hour) // the token expires while the handler runs
+		res, err := auth.Client(r.Context()).Get(app.p.URL + "/userinfo")
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		w.WriteHeader(res.StatusCode)
+		w.Write(b)
+	}))
+	res, body := get(t, c, app.URL+"/api")
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `"alice"`) {
+		t.Fatalf("GET /api: %d %q, want alice's userinfo", res.StatusCode, body)
+	}
+	if app.p.Grants("refresh_token") != 1 {
+		t.Errorf("refresh_token grants = %d, want 1", app.p.Grants("refresh_token"))
+	}
+	if s := setCookies(res)["gatehouse"]; s == nil || s.MaxAge <= 0 {
+		t.Errorf("mid-handler refresh did not update the cookie: %v", res.Header["Set-Cookie"])
+	}
+	if !flusher {
+		t.Errorf("the handler's ResponseWriter is not an http.Flusher")
+	}
+	// The next request uses the saved token: no second grant.
+	app.serve(appRoutes(app.m))
+	get(t, c, app.URL+"/me")
+	if app.p.Grants("refresh_token") != 1 {
+		t.Errorf("refresh_token grants after next request = %d, want 1", app.p.Grants("refresh_token"))
+	}
+}
+
+func TestClientAnonymous(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	var err error
+	app.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err = auth.Client(r.Context()).Get(app.p.URL + "/userinfo")
+	}))
+	get(t, http.DefaultClient, app.URL+"/x")
+	if !errors.Is(err, auth.ErrNoSession) {
+		t.Errorf("anonymous Client().Get: error = %v, want ErrNoSession", err)
+	}
+}
+
+func TestSessionLifetime(t *testing.T) {
+	app := newTestApp(t, authtest.Config{RefreshTokenTTL: 30 * 24 * time.Hour}, func(c *auth.Config) { c.SessionLifetime = 24 * time.Hour })
+	c := app.login(t, "alice")
+	app.p.Advance(23 * time.Hour)
+	if status, _ := app.me(t, c); status != http.StatusOK {
+		t.Fatalf("GET /me within the session lifetime: status %d, want 200", status)
+	}
+	app.p.Advance(2 * time.Hour) // refreshed tokens do not extend it
+	if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+		t.Errorf("GET /me past the session lifetime: status = %d, want 401", status)
+	}
+}
