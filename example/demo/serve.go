@@ -1,0 +1,57 @@
+package demo
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// RandomSecret returns 32 random bytes, a cookie secret for one process.
+func RandomSecret() []byte {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return b
+}
+
+// Serve serves h on the listener until ctx is done (SIGINT or SIGTERM in
+// main), then shuts down cleanly: it stops accepting connections, lets the
+// requests in progress finish for up to 10 seconds, and closes the embedded
+// provider. It returns nil after a clean shutdown.
+func (e *Env) Serve(ctx context.Context, h http.Handler) error {
+	defer e.Close()
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(e.Logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(e.Listener) }()
+	e.Logger.Info("Gatehouse example is running: open this in your browser", "url", e.PublicURL+"/", "listen", e.Listener.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	e.Logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err == nil {
+		e.Logger.Info("stopped")
+	}
+	return err
+}
+
+// Close closes the listener and stops the embedded provider, if any.
+func (e *Env) Close() {
+	e.Listener.Close()
+	if e.Provider != nil {
+		e.Provider.Close()
+	}
+}
