@@ -22,8 +22,9 @@ func (p *Provider) Browser(t testing.TB, sub string) *http.Client {
 
 // Login runs the real login flow for the user sub and returns the
 // browser, now holding the application's session cookie. The browser has
-// a provider session for sub, follows redirects, and starts with a GET
-// of loginURL, the application's login path (such as app.URL +
+// a provider session for sub (none if sub is empty, leaving the choice
+// to Config.AutoApprove), follows redirects, and starts with a GET of
+// loginURL, the application's login path (such as app.URL +
 // "/auth/login"), going through the authorization endpoint and the
 // application's callback.
 //
@@ -32,9 +33,6 @@ func (p *Provider) Browser(t testing.TB, sub string) *http.Client {
 // more.
 func (p *Provider) Login(t testing.TB, loginURL, sub string) *http.Client {
 	t.Helper()
-	if sub == "" {
-		t.Fatalf("authtest: Login(%s, %q): empty sub", loginURL, sub)
-	}
 	c := p.browser(t, sub)
 	reached := false
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
@@ -57,6 +55,9 @@ func (p *Provider) Login(t testing.TB, loginURL, sub string) *http.Client {
 	end := *res.Request.URL
 	end.RawQuery = ""
 	switch {
+	case !reached && end.String() == p.URL+"/authorize":
+		t.Fatalf("authtest: Login(%s, %q): the provider showed its user chooser (prompt=login or select_account, or no user to approve)",
+			loginURL, sub)
 	case !reached:
 		t.Fatalf("authtest: Login(%s, %q): never reached the callback with a code; ended at %s with status %d: %q",
 			loginURL, sub, &end, res.StatusCode, body)

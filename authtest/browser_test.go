@@ -17,10 +17,12 @@ func TestLogin(t *testing.T) {
 		name string
 		cfg  authtest.Config
 		sub  string
+		want string
 	}{
-		{"chooser mode", authtest.Config{}, "bob"},
-		{"auto mode, other user", authtest.Config{AutoApprove: "alice"}, "bob"},
-		{"localhost", authtest.Config{Host: "localhost"}, "alice"},
+		{"chooser mode", authtest.Config{}, "bob", "bob"},
+		{"auto mode, other user", authtest.Config{AutoApprove: "alice"}, "bob", "bob"},
+		{"auto mode, no session", authtest.Config{AutoApprove: "alice"}, "", "alice"},
+		{"localhost", authtest.Config{Host: "localhost"}, "alice", "alice"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -30,7 +32,7 @@ func TestLogin(t *testing.T) {
 			t.Cleanup(app.Close)
 			browser := p.Login(t, app.URL+"/login", tt.sub)
 			res, body := get(t, browser, app.URL+"/me")
-			if want := "hello " + tt.sub + "@example.com"; res.StatusCode != http.StatusOK || body != want {
+			if want := "hello " + tt.want + "@example.com"; res.StatusCode != http.StatusOK || body != want {
 				t.Errorf("GET /me after Login: status %d, body %q; want 200, %q", res.StatusCode, body, want)
 			}
 		})
@@ -73,6 +75,7 @@ func TestLoginFails(t *testing.T) {
 		wantFatal string
 	}{
 		{"no login", func(tb testing.TB) { p.Login(tb, app.URL+"/me", "alice") }, "never reached the callback"},
+		{"chooser", func(tb testing.TB) { p.Login(tb, app.URL+"/login", "") }, "user chooser"},
 		{"unknown user", func(tb testing.TB) { p.Login(tb, app.URL+"/login", "zoe") }, `no user "zoe"`},
 		{"token endpoint fails", func(tb testing.TB) {
 			// x/oauth2 tries Basic auth, then client_secret_post.

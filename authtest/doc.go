@@ -16,7 +16,8 @@
 // authorization response). It knows one client, set in [Config], and a
 // few users, by default alice and bob ([Users]). Codes and tokens are
 // random opaque strings; ID tokens are JWTs signed with RS256 or ES256
-// by [github.com/go-jose/go-jose/v4].
+// by [github.com/go-jose/go-jose/v4]. ID tokens and userinfo responses
+// carry the user claims that the scope asks for (see [User]).
 //
 // A browser signed in at the provider holds the cookie
 // "authtest_session", naming a provider session on the server. With a

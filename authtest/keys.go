@@ -141,7 +141,7 @@ func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 // it still publishes and that names it as issuer, and returns its claims.
 // It ignores expiry.
 func (p *Provider) verifyIDToken(raw string) (map[string]any, error) {
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if err != nil {
 		return nil, err
 	}

@@ -55,7 +55,7 @@ func (p *Provider) record(r *http.Request) {
 }
 
 // Requests returns the log of every request since NewProvider or the
-// last Reset, oldest first.
+// last Reset, oldest first. The log grows until Reset.
 func (p *Provider) Requests() []Request {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -111,8 +111,9 @@ type Fault struct {
 
 	// IDToken edits the claims of the next ID token before it is
 	// signed: wrong iss, aud, nonce, exp or sub, extra audiences, huge
-	// claims. It runs without the provider's lock held, so it may call
-	// the Provider, for example Now.
+	// claims. In claims, aud is a string and iat, exp and auth_time are
+	// int64 Unix times. It runs without the provider's lock held, so it
+	// may call the Provider, for example Now.
 	IDToken func(claims map[string]any)
 	// IDTokenSigning breaks the signature of the next ID token:
 	// "none" (alg none, empty signature), "bad-signature" (signature
