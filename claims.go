@@ -1,8 +1,10 @@
 package auth
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"unicode/utf8"
 )
 
 // This file reads the user's identity out of a JSON claims object. The ID
@@ -92,16 +94,14 @@ func jsonString(val []byte) string {
 		return ""
 	}
 	inner := val[1 : len(val)-1]
-	for _, c := range inner {
-		if c == '\\' {
-			var s string
-			if json.Unmarshal(val, &s) != nil {
-				return ""
-			}
-			return s
-		}
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner)
 	}
-	return string(inner)
+	var s string
+	if json.Unmarshal(val, &s) != nil {
+		return ""
+	}
+	return s
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
@@ -185,7 +185,9 @@ func (s *scanner) str() bool {
 			s.i++
 			return true
 		case c == '\\':
-			s.i += 2
+			if !s.escape() {
+				return false
+			}
 		case c < 0x20:
 			return false
 		default:
@@ -195,7 +197,31 @@ func (s *scanner) str() bool {
 	return false
 }
 
-const maxDepth = 32
+// escape steps over one escape sequence: \" \\ \/ \b \f \n \r \t or \uXXXX.
+func (s *scanner) escape() bool {
+	if s.i+1 >= len(s.b) {
+		return false
+	}
+	switch s.b[s.i+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		s.i += 2
+		return true
+	case 'u':
+		if s.i+6 > len(s.b) {
+			return false
+		}
+		for _, h := range s.b[s.i+2 : s.i+6] {
+			if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+				return false
+			}
+		}
+		s.i += 6
+		return true
+	}
+	return false
+}
+
+const maxDepth = 10000 // as encoding/json
 
 func (s *scanner) value(depth int) bool {
 	if s.i >= len(s.b) || depth > maxDepth {

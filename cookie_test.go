@@ -1,0 +1,209 @@
+package auth_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/auth"
+	"github.com/gatehouse/auth/authtest"
+)
+
+func TestTamperedCookiesAreAnonymous(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := app.login(t, "alice")
+	good := app.sessionCookies(c)[0].Value
+	flip := func(s string, i int) string {
+		b := []byte(s)
+		if b[i] == 'A' {
+			b[i] = 'B'
+		} else {
+			b[i] = 'A'
+		}
+		return string(b)
+	}
+	for _, tt := range []struct{ name, value string }{
+		{"flipped byte at start", flip(good, 3)},
+		{"flipped byte in middle", flip(good, len(good)/2)},
+		{"flipped byte at end", flip(good, len(good)-2)},
+		{"truncated", good[:len(good)-10]},
+		{"empty", ""},
+		{"garbage", "not-a-session"},
+		{"bad chunk count", "7.abc"},
+		{"chunk count without chunks", "2." + good},
+		{"huge", strings.Repeat("A", 4000)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", app.URL+"/me", nil)
+			req.Header.Set("Accept", "application/json")
+			req.Header.Set("Cookie", "gatehouse="+tt.value)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusUnauthorized {
+				t.Errorf("GET /me with a %s cookie: status = %d, want 401", tt.name, res.StatusCode)
+			}
+			if s := setCookies(res)["gatehouse"]; tt.value != "" && (s == nil || s.MaxAge >= 0) {
+				t.Errorf("GET /me with a %s cookie: bad cookie not cleared (%v)", tt.name, res.Header["Set-Cookie"])
+			}
+		})
+	}
+}
+
+func TestCookieFromAnotherSecret(t *testing.T) {
+	p := authtest.NewProvider(authtest.Config{})
+	t.Cleanup(p.Close)
+	other := newAppFor(t, p, func(c *auth.Config) { c.CookieSecret = []byte(strings.Repeat("z", 32)) })
+	c := other.login(t, "alice")
+	app := newAppFor(t, p, nil)
+	req, _ := http.NewRequest("GET", app.URL+"/me", nil)
+	req.Header.Set("Accept", "application/json")
+	req.AddCookie(other.sessionCookies(c)[0])
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("cookie sealed with another secret: status = %d, want 401", res.StatusCode)
+	}
+}
+
+func TestSecretRotation(t *testing.T) {
+	p := authtest.NewProvider(authtest.Config{})
+	t.Cleanup(p.Close)
+	oldSecret := []byte(strings.Repeat("o", 32))
+	before := newAppFor(t, p, func(c *auth.Config) { c.CookieSecret = oldSecret })
+	c := before.login(t, "alice")
+	cookie := before.sessionCookies(c)[0]
+
+	after := newAppFor(t, p, func(c *auth.Config) { c.PreviousCookieSecrets = [][]byte{oldSecret} })
+	req, _ := http.NewRequest("GET", after.URL+"/me", nil)
+	req.Header.Set("Accept", "application/json")
+	req.AddCookie(cookie)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("cookie sealed with the previous secret: status = %d, want 200", res.StatusCode)
+	}
+}
+
+func TestLargeIDTokenIsChunked(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := newBrowser(t, app.p, "alice")
+	callback := app.startLogin(t, c, "/me")
+	app.p.FailNext(authtest.Fault{IDToken: func(c map[string]any) {
+		groups := make([]string, 200)
+		for i := range groups {
+			groups[i] = "group-with-a-long-name-" + strings.Repeat("g", 4) + string(rune('a'+i%26))
+		}
+		c["groups"] = groups // about 6 KB of ID token
+	}})
+	res, body := get(t, c, callback)
+	if res.StatusCode != http.StatusFound {
+		t.Fatalf("callback with a 6 KB ID token: %d %q", res.StatusCode, body)
+	}
+	var names []string
+	for _, line := range res.Header["Set-Cookie"] {
+		if len(line) >= 4096 {
+			t.Errorf("Set-Cookie of %d bytes, want < 4096", len(line))
+		}
+		names = append(names, strings.SplitN(line, "=", 2)[0])
+	}
+	if len(app.sessionCookies(c)) < 3 {
+		t.Errorf("session cookies = %v, want at least 3 chunks", names)
+	}
+	status, u := app.me(t, c)
+	var cl struct{ Groups []string }
+	if status != http.StatusOK || u.DecodeClaims(&cl) != nil || len(cl.Groups) != 200 {
+		t.Fatalf("GET /me with a chunked session: %d, %d groups; want 200 and 200 groups", status, len(cl.Groups))
+	}
+
+	// A refresh brings a normal-sized ID token: the extra chunks go.
+	app.p.Advance(2 * time.Hour)
+	if status, _ := app.me(t, c); status != http.StatusOK {
+		t.Fatalf("GET /me after refresh: status %d", status)
+	}
+	if got := app.sessionCookies(c); len(got) != 1 {
+		t.Errorf("after shrinking refresh the browser holds %d session cookies, want 1", len(got))
+	}
+	if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "alice" {
+		t.Errorf("GET /me after shrink: %d %+v", status, u)
+	}
+
+	// Logout deletes every chunk.
+	big := app.login(t, "alice")
+	get(t, big, app.URL+"/auth/logout")
+	if got := app.sessionCookies(big); len(got) != 0 {
+		t.Errorf("after logout the browser holds %v", got)
+	}
+}
+
+func TestMissingChunkIsAnonymous(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := newBrowser(t, app.p, "alice")
+	callback := app.startLogin(t, c, "/me")
+	app.p.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["blob"] = strings.Repeat("b", 6000) }})
+	get(t, c, callback)
+	u, _ := url.Parse(app.URL)
+	var keep []*http.Cookie
+	for _, ck := range app.sessionCookies(c) {
+		if ck.Name != "gatehouse.1" {
+			keep = append(keep, ck)
+		}
+	}
+	req, _ := http.NewRequest("GET", app.URL+"/me", nil)
+	req.Header.Set("Accept", "application/json")
+	for _, ck := range keep {
+		req.AddCookie(ck)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if len(keep) < 2 || res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("session with chunk 1 missing (%d cookies at %s): status = %d, want 401", len(keep), u, res.StatusCode)
+	}
+}
+
+func FuzzSessionCookie(f *testing.F) {
+	p := authtest.NewProvider(authtest.Config{})
+	defer p.Close()
+	m, err := auth.New(context.Background(), auth.Config{Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
+		RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: testSecret})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{"", "x", "MTcwMDAwMDAwMHx8", strings.Repeat("A", 100), "2.abc", "a|b|c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if u, err := auth.DecodeSessionValue(m, v); err == nil || u != nil {
+			t.Fatalf("decoding %q gave user %+v, err %v; want an error", v, u, err)
+		}
+	})
+}
+
+func FuzzSessionBytes(f *testing.F) {
+	for _, s := range []string{"\x01", "\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00", "\x01\x00\x02\x02\x02\x00\x00\x00\x02\x03ab\x02ab\x00"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		// Whatever the bytes (they passed authentication, so only a bug of
+		// ours could make them odd), decoding must not panic, and a user
+		// comes out only with a subject.
+		u, err := auth.UnmarshalSession(b)
+		if err == nil && (u == nil || u.Subject == "") {
+			t.Fatalf("UnmarshalSession(%q) = %+v, nil; want a user with a subject or an error", b, u)
+		}
+	})
+}
