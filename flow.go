@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -51,24 +52,36 @@ func randomString() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// login starts a login: a fresh state, nonce and PKCE verifier go into a
-// flow cookie, and the browser goes to the provider's authorization
-// endpoint.
-func (m *Middleware) login(w http.ResponseWriter, r *http.Request) {
+// login starts a login with p: a fresh state, nonce (for OpenID Connect)
+// and PKCE verifier go into a flow cookie, and the browser goes to the
+// provider's authorization endpoint. p is nil on LoginPath itself, which
+// with several providers shows a page to choose one.
+func (m *Middleware) login(w http.ResponseWriter, r *http.Request, p *provider) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		m.fail(w, r, "login", fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method))
 		return
 	}
-	p := m.p
+	if p == nil {
+		if len(m.providers) > 1 {
+			m.chooser(w, r)
+			return
+		}
+		p = m.providers[0]
+	}
 	now := m.now()
 	f := flowState{
 		State:    randomString(),
-		Nonce:    randomString(),
 		Verifier: oauth2.GenerateVerifier(),
 		Next:     cleanReturn(r.FormValue("next")),
 		Created:  now.Unix(),
 		Provider: p.name,
+	}
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(f.Verifier)}
+	if p.verifier != nil {
+		// Without an ID token there is nothing to carry a nonce back.
+		f.Nonce = randomString()
+		opts = append(opts, oidc.Nonce(f.Nonce))
 	}
 	m.pruneFlows(w, r, now)
 	name := m.flowCookieName(f.State)
@@ -78,9 +91,44 @@ func (m *Middleware) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, m.jar.cookie(name, v, m.jar.fpath, int(flowLifetime/time.Second)))
-	opts := append([]oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)}, m.authParams...)
+	opts = append(opts, p.authParams...)
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, p.oauth.AuthCodeURL(f.State, opts...), http.StatusFound)
+}
+
+// chooserPage is the page LoginPath shows when there are several
+// providers: one button per provider, each starting its login with the
+// same return path.
+var chooserPage = template.Must(template.New("chooser").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in</title>
+<style>body{font:16px system-ui,sans-serif;max-width:20em;margin:4em auto;text-align:center}
+a{display:block;margin:.6em 0;padding:.7em;border:1px solid #888;border-radius:.4em;color:inherit;text-decoration:none}
+a:hover{background:#eee}</style></head>
+<body><h1>Sign in</h1>
+{{range .}}<a href="{{.URL}}">Sign in with {{.Label}}</a>
+{{end}}</body></html>
+`))
+
+// chooser shows the page with one sign-in button per provider.
+func (m *Middleware) chooser(w http.ResponseWriter, r *http.Request) {
+	next := cleanReturn(r.FormValue("next"))
+	type button struct{ URL, Label string }
+	buttons := make([]button, len(m.providers))
+	for i, p := range m.providers {
+		buttons[i] = button{URL: p.loginPath + "?next=" + url.QueryEscape(next), Label: p.label}
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	if r.Method == http.MethodHead {
+		return
+	}
+	if err := chooserPage.Execute(w, buttons); err != nil {
+		m.log.ErrorContext(r.Context(), "auth: write login page", "error", err)
+	}
 }
 
 // pruneFlows deletes flow cookies that are expired or unreadable, and the
@@ -109,11 +157,14 @@ func (m *Middleware) pruneFlows(w http.ResponseWriter, r *http.Request, now time
 	}
 }
 
-// callback completes a login: it matches the state to this browser's flow
-// cookie (which it consumes), exchanges the code with the PKCE verifier,
-// verifies the ID token and its nonce, reads userinfo, asks OnLogin, writes
-// the session and returns the browser to where the login started.
-func (m *Middleware) callback(w http.ResponseWriter, r *http.Request) {
+// callback completes a login with p, the provider whose callback path was
+// requested (nil on the plain callback path with several providers): it
+// matches the state to this browser's flow cookie (which it consumes) and
+// checks that the flow started with p, exchanges the code with the PKCE
+// verifier, verifies the ID token and its nonce and reads userinfo (or, for
+// plain OAuth 2.0, reads the user API), asks OnLogin, writes the session and
+// returns the browser to where the login started.
+func (m *Middleware) callback(w http.ResponseWriter, r *http.Request, p *provider) {
 	w.Header().Set("Cache-Control", "no-store")
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", "GET")
@@ -145,14 +196,21 @@ func (m *Middleware) callback(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, r, "callback", ErrLoginState)
 		return
 	}
-	p := m.providerByName(f.Provider)
-	if p == nil {
-		m.fail(w, r, "callback", ErrLoginState)
+	if p == nil && len(m.providers) == 1 {
+		p = m.providers[0]
+	}
+	if p == nil || p.name != f.Provider {
+		// The answer of one provider delivered to another's callback:
+		// a mix-up attack (RFC 9700 4.4), or a confused browser. Each
+		// provider having its own redirect URI is what tells them apart.
+		m.fail(w, r, "callback", fmt.Errorf("%w: the login started with another provider", ErrLoginState))
 		return
 	}
 	// RFC 9207: the iss parameter, when sent, names the provider the flow
-	// started with; a provider that promises it must send it.
-	if iss, ok := q["iss"]; ok || p.issParam {
+	// started with; a provider that promises it must send it. (A provider
+	// whose issuer depends on the user has none to compare with; plain
+	// OAuth 2.0 providers have no issuer.)
+	if iss, ok := q["iss"]; (ok || p.issParam) && p.issuer != "" && !p.issSelfCheck {
 		if !ok || len(iss) != 1 || iss[0] != p.issuer {
 			m.fail(w, r, "callback", fmt.Errorf("%w: iss parameter does not match the issuer", ErrInvalidRequest))
 			return
@@ -171,24 +229,8 @@ func (m *Middleware) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, m.client)
 	tok, err := p.oauth.Exchange(ctx, code, oauth2.VerifierOption(f.Verifier))
 	if err != nil {
-		m.fail(w, r, "callback", tokenError("exchange code", err))
+		m.fail(w, r, "callback", p.tokenError("exchange code", err))
 		return
-	}
-	raw, _ := tok.Extra("id_token").(string)
-	if raw == "" {
-		m.fail(w, r, "callback", fmt.Errorf("%w: the token response has no id_token", ErrTokenInvalid))
-		return
-	}
-	idt, payload, err := m.verifyIDToken(ctx, p, raw, f.Nonce)
-	if err != nil {
-		m.fail(w, r, "callback", err)
-		return
-	}
-	if idt.AccessTokenHash != "" { // optional in the code flow; checked when present
-		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			m.fail(w, r, "callback", fmt.Errorf("%w: at_hash: %w", ErrTokenInvalid, err))
-			return
-		}
 	}
 	now := m.now()
 	s := &session{
@@ -198,8 +240,15 @@ func (m *Middleware) callback(w http.ResponseWriter, r *http.Request) {
 		tokenType: tokenType(tok),
 		access:    tok.AccessToken,
 		refresh:   tok.RefreshToken,
-		idToken:   raw,
-		extra:     m.userinfoExtra(ctx, p, tok, idt.Subject, payload),
+	}
+	if p.verifier != nil {
+		s.idToken, s.extra, err = m.verifyLogin(ctx, p, tok, f.Nonce)
+	} else {
+		s.extra, err = p.quirks.user(ctx, m, p, tok)
+	}
+	if err != nil {
+		m.fail(w, r, "callback", err)
+		return
 	}
 	s.expiry = expiryOf(tok, now)
 	ss, err := m.save(r.Context(), s, "")
@@ -222,6 +271,25 @@ func (m *Middleware) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	m.log.InfoContext(r.Context(), "auth: signed in", sessionAttrs(ss))
 	http.Redirect(w, r, f.Next, http.StatusFound)
+}
+
+// verifyLogin verifies the ID token of an OpenID Connect login and returns
+// it with the userinfo claims it lacks.
+func (m *Middleware) verifyLogin(ctx context.Context, p *provider, tok *oauth2.Token, nonce string) (idToken string, extra []byte, err error) {
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return "", nil, fmt.Errorf("%w: the token response has no id_token", ErrTokenInvalid)
+	}
+	idt, payload, err := m.verifyIDToken(ctx, p, raw, nonce)
+	if err != nil {
+		return "", nil, err
+	}
+	if idt.AccessTokenHash != "" { // optional in the code flow; checked when present
+		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+			return "", nil, fmt.Errorf("%w: at_hash: %w", ErrTokenInvalid, err)
+		}
+	}
+	return raw, m.userinfoExtra(ctx, p, tok, idt.Subject, payload), nil
 }
 
 func truncate(s string, n int) string {
@@ -287,7 +355,16 @@ func (m *Middleware) logout(w http.ResponseWriter, r *http.Request) {
 // token) at the provider's revocation endpoint: best effort, bounded by a
 // short timeout, failures logged.
 func (m *Middleware) revoke(ctx context.Context, p *provider, s *session) {
-	if p == nil || p.revocationURL == "" {
+	if p == nil {
+		return
+	}
+	if handled, err := m.revokeQuirk(ctx, p, s); handled {
+		if err != nil {
+			m.log.WarnContext(ctx, "auth: token revocation failed", "provider", p.name, "error", err)
+		}
+		return
+	}
+	if p.revocationURL == "" {
 		return
 	}
 	tok, hint := s.refresh, "refresh_token"
@@ -323,6 +400,14 @@ func (m *Middleware) revoke(ctx context.Context, p *provider, s *session) {
 	if res.StatusCode != http.StatusOK {
 		m.log.WarnContext(ctx, "auth: token revocation failed", "status", res.StatusCode)
 	}
+}
+
+// revokeQuirk runs the provider's own revocation, if it has one, bounded
+// like the standard one.
+func (m *Middleware) revokeQuirk(ctx context.Context, p *provider, s *session) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	return p.quirks.revoke(ctx, m, p, s)
 }
 
 // cleanReturn returns s if it is a same-origin relative path ("/x?y"), and

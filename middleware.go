@@ -23,7 +23,7 @@ import (
 // [New] copies what it needs: changing a Config after New has no effect.
 type Config struct {
 	// Issuer is the OpenID Connect issuer URL, e.g. "https://accounts.google.com".
-	// New fetches its discovery document. Required.
+	// New fetches its discovery document. Required, unless Providers is set.
 	Issuer string
 	// ClientID and ClientSecret are the OAuth 2.0 client credentials. ClientID is required.
 	ClientID     string
@@ -40,6 +40,16 @@ type Config struct {
 	// {"prompt": "consent", "access_type": "offline"}. The security
 	// parameters (state, nonce, code_challenge...) cannot be overridden.
 	AuthParams map[string]string
+
+	// Providers configures the sign-in providers instead of Issuer,
+	// ClientID, ClientSecret, Scopes and AuthParams, which must then be
+	// empty: several at once, or plain OAuth 2.0 ones such as [GitHub].
+	// Each provider is served at LoginPath/{Name} and RedirectURL/{Name}
+	// (e.g. https://app.example.com/auth/callback/github): register that
+	// exact URL at the provider. LoginPath itself shows a page with a
+	// button per provider, and is where RequireLogin sends browsers. A
+	// single provider keeps the plain LoginPath and RedirectURL.
+	Providers []Provider
 
 	// CookieSecret authenticates and encrypts the cookies: at least 32 bytes,
 	// random, and stable across restarts and instances. Required.
@@ -113,10 +123,8 @@ type Config struct {
 // signed-in user in each request's context. Create it with [New]; it does
 // not change afterwards and is safe for concurrent use.
 type Middleware struct {
-	p *provider
-
-	scopes     []string
-	authParams []oauth2.AuthCodeOption
+	providers []*provider
+	routes    map[string]route // per-provider login and callback paths
 
 	jar          cookieJar
 	codecs       []securecookie.Codec // session cookies
@@ -133,7 +141,7 @@ type Middleware struct {
 	onLogin      func(context.Context, *Identity, *oauth2.Token) error
 	errorHandler func(http.ResponseWriter, *http.Request, error)
 	skew         time.Duration
-	audiences    map[string]bool
+	audiences    map[string]bool // TrustedAudiences; each provider's client ID is trusted too
 	skipUserinfo bool
 
 	leeway  time.Duration
@@ -155,19 +163,17 @@ func New(ctx context.Context, cfg Config) (*Middleware, error) {
 	if err := m.configure(cfg); err != nil {
 		return nil, err
 	}
-	p, err := discover(ctx, m, cfg)
-	if err != nil {
+	if err := m.setupProviders(ctx, cfg); err != nil {
 		return nil, err
 	}
-	m.p = p
 	return m, nil
 }
 
 func (m *Middleware) configure(cfg Config) error {
-	if cfg.Issuer == "" {
-		return errors.New("auth: Config.Issuer is required")
+	if cfg.Issuer == "" && len(cfg.Providers) == 0 {
+		return errors.New("auth: Config.Issuer is required (or Config.Providers)")
 	}
-	if cfg.ClientID == "" {
+	if cfg.ClientID == "" && len(cfg.Providers) == 0 {
 		return errors.New("auth: Config.ClientID is required")
 	}
 	ru, err := url.Parse(cfg.RedirectURL)
@@ -240,22 +246,6 @@ func (m *Middleware) configure(cfg Config) error {
 	}
 	m.postLogout = pl
 
-	m.scopes = cfg.Scopes
-	if len(m.scopes) == 0 {
-		m.scopes = []string{"openid", "email", "profile"}
-	}
-	if !contains(m.scopes, "openid") {
-		m.scopes = append([]string{"openid"}, m.scopes...)
-	}
-	m.scopes = append([]string(nil), m.scopes...)
-	for k, v := range cfg.AuthParams {
-		switch k {
-		case "state", "nonce", "code_challenge", "code_challenge_method", "redirect_uri", "client_id", "response_type", "scope":
-			return fmt.Errorf("auth: Config.AuthParams may not set %q", k)
-		}
-		m.authParams = append(m.authParams, oauth2.SetAuthURLParam(k, v))
-	}
-
 	m.client = cfg.HTTPClient
 	if m.client == nil {
 		m.client = &http.Client{Timeout: 10 * time.Second}
@@ -273,7 +263,7 @@ func (m *Middleware) configure(cfg Config) error {
 	if m.skew < 0 {
 		m.skew = 0
 	}
-	m.audiences = map[string]bool{cfg.ClientID: true}
+	m.audiences = map[string]bool{}
 	for _, a := range cfg.TrustedAudiences {
 		m.audiences[a] = true
 	}
@@ -344,13 +334,21 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case m.loginPath:
-			m.login(w, r)
+			m.login(w, r, nil)
 			return
 		case m.callbackPath:
-			m.callback(w, r)
+			m.callback(w, r, nil)
 			return
 		case m.logoutPath:
 			m.logout(w, r)
+			return
+		}
+		if rt, ok := m.routes[r.URL.Path]; ok { // only with several providers
+			if rt.callback {
+				m.callback(w, r, rt.p)
+			} else {
+				m.login(w, r, rt.p)
+			}
 			return
 		}
 		st := m.load(w, r)
@@ -405,10 +403,13 @@ func isNavigation(r *http.Request) bool {
 }
 
 // Identity is a signed-in user. It comes from the verified ID token (and the
-// provider's userinfo, for claims the ID token lacks). Treat it as
-// read-only: one Identity may serve many requests.
+// provider's userinfo, for claims the ID token lacks), or for a plain OAuth
+// 2.0 provider from its user API. Treat it as read-only: one Identity may
+// serve many requests.
 type Identity struct {
-	// Provider names the provider that signed the user in.
+	// Provider names the provider that signed the user in: its
+	// [Provider.Name], or "" for the one set by Config.Issuer. Subjects
+	// are unique only within one provider.
 	Provider string `json:"provider,omitempty"`
 	// Subject is the provider's stable identifier of the user ("sub").
 	Subject       string `json:"sub"`
@@ -417,7 +418,8 @@ type Identity struct {
 	Name          string `json:"name,omitempty"`
 	Picture       string `json:"picture,omitempty"`
 	// Claims holds every claim as a JSON object, exactly as the provider
-	// sent it; decode the ones you need with [Identity.DecodeClaims]. It is
+	// sent it (for a plain OAuth 2.0 provider, as [Provider.MapUser] made
+	// them); decode the ones you need with [Identity.DecodeClaims]. It is
 	// raw JSON so that requests do not pay for decoding claims they do not
 	// read.
 	Claims json.RawMessage `json:"claims"`
@@ -483,7 +485,8 @@ var (
 	ErrLoginState = errors.New("auth: unknown or expired login")
 	// ErrTokenInvalid: a token from the provider failed verification.
 	ErrTokenInvalid = errors.New("auth: token failed verification")
-	// ErrLoginRefused: Config.OnLogin refused the user.
+	// ErrLoginRefused: Config.OnLogin refused the user, or a provider's
+	// restriction did (Google's hosted domain, Microsoft's tenants).
 	ErrLoginRefused = errors.New("auth: login refused")
 	// ErrProviderUnavailable: the provider could not be reached or answered
 	// with an error or garbage.

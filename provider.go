@@ -6,29 +6,307 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
 
-// provider holds one OpenID Connect provider's endpoints and what we learned
-// from its discovery document.
+// Provider describes one sign-in provider for [Config.Providers]: an OpenID
+// Connect provider found by its Issuer, or a plain OAuth 2.0 provider with
+// manual endpoints (AuthURL, TokenURL and UserURL), which has no ID token:
+// the user comes from its user API, mapped by MapUser. State and PKCE
+// protect both kinds; the nonce applies where there is an ID token.
+//
+// [GitHub], [Google] and [Microsoft] return a Provider ready to use, with
+// that provider's quirks handled; any other OpenID Connect provider
+// (Keycloak, Okta, Auth0, Dex, Authentik...) needs only Name, Issuer and
+// the client credentials. A preset's fields may be changed like any other,
+// for example its endpoints, to reach GitHub Enterprise Server.
+type Provider struct {
+	// Name identifies the provider in its paths (LoginPath/Name and
+	// RedirectURL/Name), in sessions and in [Identity.Provider]: lowercase
+	// letters, digits, '-' and '_', at most 32. Required when there is
+	// more than one provider. Renaming a provider ends its users' sessions.
+	Name string
+	// DisplayName labels the provider on the page LoginPath shows when
+	// there are several providers. Default Name.
+	DisplayName string
+
+	// Issuer is the OpenID Connect issuer URL; New fetches its discovery
+	// document. Leave it empty for a plain OAuth 2.0 provider.
+	Issuer string
+	// ClientID and ClientSecret are the OAuth 2.0 client credentials.
+	// ClientID is required.
+	ClientID     string
+	ClientSecret string
+	// Scopes requested at login. Default for OpenID Connect: openid email
+	// profile, and "openid" is added when missing; for plain OAuth 2.0:
+	// none.
+	Scopes []string
+	// AuthParams are extra parameters for the authorization request. The
+	// security parameters (state, nonce, code_challenge...) cannot be
+	// overridden.
+	AuthParams map[string]string
+
+	// AuthURL and TokenURL are a plain OAuth 2.0 provider's authorization
+	// and token endpoints. Required without Issuer.
+	AuthURL  string
+	TokenURL string
+	// UserURL is a plain OAuth 2.0 provider's user API: the middleware
+	// GETs it with the access token at login and expects a JSON object.
+	// Required without Issuer.
+	UserURL string
+	// MapUser maps the JSON object from UserURL to the user's claims, which
+	// must hold a non-empty string "sub", the provider's stable ID of the
+	// user; "email", "email_verified", "name" and "picture" fill the
+	// matching [Identity] fields. The claims are stored in the session
+	// cookie, so keep them small. Default: "sub", or else "id" (a string or
+	// a number), and the standard claims email, email_verified, name,
+	// preferred_username and picture when present. Returning an error
+	// refuses the login as [ErrLoginRefused].
+	MapUser func(user json.RawMessage) (claims map[string]any, err error)
+	// RevocationURL is a plain OAuth 2.0 provider's RFC 7009 token
+	// revocation endpoint, called at logout. Optional.
+	RevocationURL string
+
+	// quirks is set by presets; nil means the standard behaviour.
+	quirks quirks
+	// authStyle is how the client authenticates at a plain OAuth 2.0
+	// token endpoint; presets set it, the default tries both.
+	authStyle oauth2.AuthStyle
+}
+
+// quirks is how one provider departs from the standard flow. Each preset
+// implements it in its own file (embedding standard for what it does not
+// change); the flow calls it at these points and knows nothing else about
+// any particular provider.
+type quirks interface {
+	// issuer is called in New with the configured issuer and the one its
+	// discovery document names. It returns the issuer ID tokens must
+	// name, and whether checkIDToken checks iss instead of the verifier
+	// (for an issuer that depends on the user, such as a tenant's).
+	issuer(configured, discovered string) (iss string, selfCheck bool, err error)
+	// checkIDToken runs on every ID token, at login and at refresh, after
+	// its signature and standard claims are verified.
+	checkIDToken(p *provider, claims []byte) error
+	// user returns a plain OAuth 2.0 provider's user as a JSON object of
+	// claims with a non-empty "sub".
+	user(ctx context.Context, m *Middleware, p *provider, tok *oauth2.Token) ([]byte, error)
+	// revoke revokes the session's tokens at logout, best effort. It
+	// returns false to let the standard RFC 7009 revocation run.
+	revoke(ctx context.Context, m *Middleware, p *provider, s *session) (handled bool, err error)
+	// errorCode maps the provider's token endpoint error code to the one
+	// RFC 6749 defines for the same condition.
+	errorCode(code string) string
+}
+
+// standard is the behaviour of providers that follow the specifications.
+type standard struct{}
+
+func (standard) issuer(configured, discovered string) (string, bool, error) {
+	// OpenID Connect Discovery 1.0, section 4.3.
+	if discovered != configured {
+		return "", false, fmt.Errorf("the discovery document names issuer %q, not %q", discovered, configured)
+	}
+	return configured, false, nil
+}
+
+func (standard) checkIDToken(*provider, []byte) error { return nil }
+
+func (standard) user(ctx context.Context, m *Middleware, p *provider, tok *oauth2.Token) ([]byte, error) {
+	return fetchUser(ctx, m.client, p, tok)
+}
+
+func (standard) revoke(context.Context, *Middleware, *provider, *session) (bool, error) {
+	return false, nil
+}
+
+func (standard) errorCode(code string) string { return code }
+
+// provider is one configured provider, ready for use: its endpoints, what
+// we learned from its discovery document, and its paths.
 type provider struct {
 	name          string
-	issuer        string
+	label         string
+	issuer        string // "" for plain OAuth 2.0
 	clientID      string
 	oauth         oauth2.Config
-	remote        *oidc.Provider
-	verifier      *oidc.IDTokenVerifier
+	authParams    []oauth2.AuthCodeOption
+	remote        *oidc.Provider        // nil for plain OAuth 2.0
+	verifier      *oidc.IDTokenVerifier // nil for plain OAuth 2.0
 	userinfoURL   string
+	userURL       string // plain OAuth 2.0 user API
+	mapUser       func(json.RawMessage) (map[string]any, error)
 	endSessionURL string
 	revocationURL string
 	issParam      bool // RFC 9207: the provider sends iss with the authorization response
+	issSelfCheck  bool // quirks.checkIDToken checks iss; issuer is a template
+	quirks        quirks
+
+	loginPath    string // LoginPath/name, or LoginPath for a single provider
+	callbackPath string
+}
+
+// route is a per-provider path: LoginPath/name or the callback path/name.
+type route struct {
+	p        *provider
+	callback bool
+}
+
+// maxProviderName bounds a provider's name, which goes into paths and into
+// every session cookie.
+const maxProviderName = 32
+
+// setupProviders checks the providers in cfg, then discovers the OpenID
+// Connect ones. Without Config.Providers, the single provider comes from
+// Config.Issuer and its neighbours, named "" so that sessions written
+// before Providers existed stay valid.
+func (m *Middleware) setupProviders(ctx context.Context, cfg Config) error {
+	list, where := cfg.Providers, "Config.Providers[%d]"
+	if len(list) == 0 {
+		if cfg.Issuer == "" {
+			return errors.New("auth: Config.Issuer is required")
+		}
+		list = []Provider{{Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: cfg.Scopes, AuthParams: cfg.AuthParams}}
+		where = "Config"
+	} else if cfg.Issuer != "" || cfg.ClientID != "" || cfg.ClientSecret != "" || len(cfg.Scopes) > 0 || len(cfg.AuthParams) > 0 {
+		return errors.New("auth: with Config.Providers, set Issuer, ClientID, ClientSecret, Scopes and AuthParams in each Provider, not in Config")
+	}
+
+	single := len(list) == 1
+	paths := map[string]bool{m.loginPath: true, m.callbackPath: true, m.logoutPath: true}
+	for i, pc := range list {
+		w := where
+		if w != "Config" {
+			w = fmt.Sprintf(where, i)
+		}
+		p, err := m.newProvider(pc, w, cfg.RedirectURL, single)
+		if err != nil {
+			return err
+		}
+		if m.providerByName(p.name) != nil {
+			return fmt.Errorf("auth: %s: another provider is named %q", w, p.name)
+		}
+		if !single {
+			for _, path := range []string{p.loginPath, p.callbackPath} {
+				if paths[path] {
+					return fmt.Errorf("auth: %s: path %s is already taken", w, path)
+				}
+				paths[path] = true
+			}
+			if m.routes == nil {
+				m.routes = map[string]route{}
+			}
+			m.routes[p.loginPath] = route{p: p}
+			m.routes[p.callbackPath] = route{p: p, callback: true}
+		}
+		m.providers = append(m.providers, p)
+	}
+	for i, p := range m.providers {
+		if list[i].Issuer == "" {
+			continue
+		}
+		if err := m.discover(ctx, p, list[i].Issuer); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newProvider checks one provider's settings (w names them in errors) and
+// returns it, not yet discovered.
+func (m *Middleware) newProvider(pc Provider, w, redirectURL string, single bool) (*provider, error) {
+	switch {
+	case pc.Name == "" && !single:
+		return nil, fmt.Errorf("auth: %s.Name is required with several providers", w)
+	case pc.Name != "" && !validProviderName(pc.Name):
+		return nil, fmt.Errorf("auth: %s.Name %q must be at most %d lowercase letters, digits, '-' or '_'", w, pc.Name, maxProviderName)
+	case pc.ClientID == "":
+		return nil, fmt.Errorf("auth: %s.ClientID is required", w)
+	case pc.Issuer == "" && (pc.AuthURL == "" || pc.TokenURL == "" || pc.UserURL == ""):
+		return nil, fmt.Errorf("auth: %s needs an Issuer, or AuthURL, TokenURL and UserURL for plain OAuth 2.0", w)
+	case pc.Issuer != "" && (pc.AuthURL != "" || pc.TokenURL != "" || pc.UserURL != ""):
+		return nil, fmt.Errorf("auth: %s: set either Issuer or AuthURL, TokenURL and UserURL, not both", w)
+	}
+	for _, u := range []string{pc.Issuer, pc.AuthURL, pc.TokenURL, pc.UserURL, pc.RevocationURL} {
+		if u == "" {
+			continue
+		}
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			return nil, fmt.Errorf("auth: %s: %q is not an absolute http(s) URL", w, u)
+		}
+	}
+
+	scopes := pc.Scopes
+	if pc.Issuer != "" {
+		if len(scopes) == 0 {
+			scopes = []string{"openid", "email", "profile"}
+		}
+		if !contains(scopes, "openid") {
+			scopes = append([]string{"openid"}, scopes...)
+		}
+	}
+	p := &provider{
+		name:          pc.Name,
+		label:         orDefault(pc.DisplayName, pc.Name),
+		clientID:      pc.ClientID,
+		userURL:       pc.UserURL,
+		mapUser:       pc.MapUser,
+		revocationURL: pc.RevocationURL,
+		quirks:        pc.quirks,
+		loginPath:     m.loginPath,
+		callbackPath:  m.callbackPath,
+		oauth: oauth2.Config{
+			ClientID:     pc.ClientID,
+			ClientSecret: pc.ClientSecret,
+			Endpoint:     oauth2.Endpoint{AuthURL: pc.AuthURL, TokenURL: pc.TokenURL, AuthStyle: pc.authStyle},
+			RedirectURL:  redirectURL,
+			Scopes:       append([]string(nil), scopes...),
+		},
+	}
+	if p.quirks == nil {
+		p.quirks = standard{}
+	}
+	if !single {
+		p.loginPath = strings.TrimSuffix(m.loginPath, "/") + "/" + p.name
+		p.callbackPath = strings.TrimSuffix(m.callbackPath, "/") + "/" + p.name
+		p.oauth.RedirectURL = strings.TrimSuffix(redirectURL, "/") + "/" + p.name
+	}
+	keys := make([]string, 0, len(pc.AuthParams))
+	for k := range pc.AuthParams {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // a stable authorization URL
+	for _, k := range keys {
+		switch k {
+		case "state", "nonce", "code_challenge", "code_challenge_method", "redirect_uri", "client_id", "response_type", "scope":
+			return nil, fmt.Errorf("auth: %s.AuthParams may not set %q", w, k)
+		}
+		p.authParams = append(p.authParams, oauth2.SetAuthURLParam(k, pc.AuthParams[k]))
+	}
+	return p, nil
+}
+
+func validProviderName(s string) bool {
+	if len(s) > maxProviderName {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // discoveryExtra holds the discovery fields go-oidc does not expose.
 type discoveryExtra struct {
+	Issuer      string   `json:"issuer"`
+	JWKS        string   `json:"jwks_uri"`
 	EndSession  string   `json:"end_session_endpoint"`
 	Revocation  string   `json:"revocation_endpoint"`
 	AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
@@ -45,27 +323,40 @@ var signingAlgs = map[string]bool{
 	"EdDSA": true,
 }
 
-func discover(ctx context.Context, m *Middleware, cfg Config) (*provider, error) {
+// discover fetches the discovery document of an OpenID Connect provider
+// and fills in its endpoints and ID token verifier. The issuer the
+// document names is checked by the provider's quirks: the standard check
+// is that it equals the configured one.
+func (m *Middleware) discover(ctx context.Context, p *provider, issuer string) error {
 	octx := oidc.ClientContext(ctx, m.client)
-	op, err := oidc.NewProvider(octx, cfg.Issuer)
+	// go-oidc's own issuer check is replaced by quirks.issuer, which
+	// runs below before anything from the document is used.
+	op, err := oidc.NewProvider(oidc.InsecureIssuerURLContext(octx, issuer), issuer)
 	if err != nil {
-		return nil, fmt.Errorf("auth: discover %s: %w", cfg.Issuer, err)
+		return fmt.Errorf("auth: discover %s: %w", issuer, err)
 	}
 	var extra discoveryExtra
 	if err := op.Claims(&extra); err != nil {
-		return nil, fmt.Errorf("auth: read discovery document: %w", err)
+		return fmt.Errorf("auth: read discovery document of %s: %w", issuer, err)
+	}
+	iss, selfCheck, err := p.quirks.issuer(issuer, extra.Issuer)
+	if err != nil {
+		return fmt.Errorf("auth: discover %s: %w", issuer, err)
+	}
+	if extra.JWKS == "" {
+		return fmt.Errorf("auth: discover %s: the discovery document has no jwks_uri", issuer)
 	}
 
 	endpoint := op.Endpoint()
 	switch {
-	case cfg.ClientSecret == "":
+	case p.oauth.ClientSecret == "":
 		endpoint.AuthStyle = oauth2.AuthStyleInParams // a public client sends only client_id
 	case len(extra.AuthMethods) == 0 || contains(extra.AuthMethods, "client_secret_basic"):
 		endpoint.AuthStyle = oauth2.AuthStyleInHeader // the default when discovery is silent
 	case contains(extra.AuthMethods, "client_secret_post"):
 		endpoint.AuthStyle = oauth2.AuthStyleInParams
 	default:
-		return nil, fmt.Errorf("auth: provider supports neither client_secret_basic nor client_secret_post (it lists %v)", extra.AuthMethods)
+		return fmt.Errorf("auth: %s supports neither client_secret_basic nor client_secret_post (it lists %v)", issuer, extra.AuthMethods)
 	}
 
 	var algs []string
@@ -78,40 +369,37 @@ func discover(ctx context.Context, m *Middleware, cfg Config) (*provider, error)
 		algs = []string{"RS256"} // the one algorithm every provider must support
 	}
 
-	p := &provider{
-		name:          "",
-		issuer:        cfg.Issuer,
-		clientID:      cfg.ClientID,
-		remote:        op,
-		userinfoURL:   op.UserInfoEndpoint(),
-		endSessionURL: extra.EndSession,
-		revocationURL: extra.Revocation,
-		issParam:      extra.IssParam,
-		oauth: oauth2.Config{
-			ClientID:     cfg.ClientID,
-			ClientSecret: cfg.ClientSecret,
-			Endpoint:     endpoint,
-			RedirectURL:  cfg.RedirectURL,
-			Scopes:       m.scopes,
-		},
-	}
+	p.issuer = iss
+	p.issSelfCheck = selfCheck
+	p.remote = op
+	p.userinfoURL = op.UserInfoEndpoint()
+	p.endSessionURL = extra.EndSession
+	p.revocationURL = extra.Revocation
+	p.issParam = extra.IssParam
+	p.oauth.Endpoint = endpoint
 	// The key set fetches keys with our client; an unknown kid refetches
 	// them, so a provider's key rotation needs nothing from us.
 	keyCtx := oidc.ClientContext(context.Background(), m.client)
-	p.verifier = op.VerifierContext(keyCtx, &oidc.Config{
-		ClientID:             cfg.ClientID,
+	p.verifier = oidc.NewVerifier(iss, oidc.NewRemoteKeySet(keyCtx, extra.JWKS), &oidc.Config{
+		ClientID:             p.clientID,
 		SupportedSigningAlgs: algs,
+		SkipIssuerCheck:      selfCheck,
 		Now:                  func() time.Time { return m.now().Add(-m.skew) },
 	})
-	return p, nil
+	return nil
 }
 
 // verifyIDToken checks a raw ID token as OpenID Connect Core 3.1.3.7 asks:
 // the signature with the provider's keys and an advertised algorithm (go-oidc),
 // iss, aud containing the client ID and no untrusted audience, azp when
 // present, exp, iat present and not in the future, sub present, and the
-// nonce when one is given. It returns the token and its raw claims.
+// nonce when one is given; then the provider's own checks (quirks). It
+// returns the token and its raw claims. A plain OAuth 2.0 provider has no
+// ID tokens: anything that claims to be one is rejected.
 func (m *Middleware) verifyIDToken(ctx context.Context, p *provider, raw, nonce string) (*oidc.IDToken, []byte, error) {
+	if p.verifier == nil {
+		return nil, nil, fmt.Errorf("%w: provider %q issues no ID tokens", ErrTokenInvalid, p.name)
+	}
 	idt, err := p.verifier.Verify(ctx, raw)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
@@ -138,12 +426,15 @@ func (m *Middleware) verifyIDToken(ctx context.Context, p *provider, raw, nonce 
 		return nil, nil, fmt.Errorf("%w: azp %q is not the client ID", ErrTokenInvalid, c.Azp)
 	}
 	for _, a := range idt.Audience {
-		if !m.audiences[a] {
+		if a != p.clientID && !m.audiences[a] {
 			return nil, nil, fmt.Errorf("%w: untrusted audience %q", ErrTokenInvalid, a)
 		}
 	}
 	if nonce != "" && subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
 		return nil, nil, fmt.Errorf("%w: nonce does not match the login", ErrTokenInvalid)
+	}
+	if err := p.quirks.checkIDToken(p, payload); err != nil {
+		return nil, nil, err
 	}
 	return idt, payload, nil
 }
@@ -188,10 +479,22 @@ func (m *Middleware) userinfoExtra(ctx context.Context, p *provider, tok *oauth2
 	return b
 }
 
+// tokenError is the package-level tokenError with the provider's error
+// codes mapped to RFC 6749's (GitHub's bad_refresh_token is invalid_grant).
+func (p *provider) tokenError(op string, err error) error {
+	err = tokenError(op, err)
+	var re *retrieveError
+	if errors.As(err, &re) && re.pe != nil {
+		re.pe.Code = p.quirks.errorCode(re.pe.Code)
+	}
+	return err
+}
+
 // tokenError turns a token endpoint failure into our errors: an OAuth error
 // response becomes a *ProviderError (checkable with errors.As, as is the
-// original *oauth2.RetrieveError), anything else ErrProviderUnavailable. The
-// message never includes the response body.
+// original *oauth2.RetrieveError), anything else ErrProviderUnavailable. An
+// error code in a 2xx response counts too: GitHub sends its errors with 200
+// OK. The message never includes the response body.
 func tokenError(op string, err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
@@ -199,7 +502,7 @@ func tokenError(op string, err error) error {
 		if re.Response != nil {
 			status = re.Response.StatusCode
 		}
-		if re.ErrorCode != "" && status >= 400 && status < 500 {
+		if class := status / 100; re.ErrorCode != "" && (class == 4 || class == 2) {
 			return &retrieveError{op: op, status: status, pe: &ProviderError{Code: re.ErrorCode}, re: re}
 		}
 		return &retrieveError{op: op, status: status, re: re}

@@ -168,9 +168,13 @@ func (m *Middleware) decode(ctx context.Context, parts []string) (*sessionState,
 	return ss, nil
 }
 
+// providerByName returns the provider of that name, or nil. A linear scan:
+// there are a few providers at most.
 func (m *Middleware) providerByName(name string) *provider {
-	if m.p != nil && m.p.name == name {
-		return m.p
+	for _, p := range m.providers {
+		if p.name == name {
+			return p
+		}
 	}
 	return nil
 }
