@@ -52,8 +52,12 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			"Unknown client_id or unregistered redirect_uri: "+clientID+" "+redirectURI)
 		return
 	}
+	state := q["state"] // echoed as sent, once
+	if len(state) > 1 {
+		state = state[:1]
+	}
 	fail := func(code, desc string) {
-		p.redirect(w, r, redirectURI, url.Values{"error": {code}, "error_description": {desc}, "state": q["state"]})
+		p.redirect(w, r, redirectURI, url.Values{"error": {code}, "error_description": {desc}, "state": state})
 	}
 	if k := repeatedParam(q); k != "" {
 		fail("invalid_request", "parameter "+k+" appears more than once")
@@ -174,7 +178,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		expires:     now.Add(p.cfg.CodeTTL),
 	}
 	p.mu.Unlock()
-	p.redirect(w, r, redirectURI, url.Values{"code": {code}, "state": q["state"]})
+	p.redirect(w, r, redirectURI, url.Values{"code": {code}, "state": state})
 }
 
 // session returns the provider session named by r's cookie, if there is
