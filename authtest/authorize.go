@@ -111,9 +111,11 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	now := p.now()
 	key, sess := p.session(r)
 	stale := sess != nil && maxAge >= 0 && !now.Before(sess.authTime.Add(maxAge))
+	// Decide: approve the session's user (sess stays), sign sub in afresh
+	// (sub set, sess nil), or show the chooser (both empty).
 	var sub string
 	switch {
-	case r.Method == http.MethodPost && q.Has("sub"):
+	case r.Method == http.MethodPost && q.Has("sub"): // the chooser's answer
 		sub = q.Get("sub")
 		if _, ok := p.users[sub]; !ok {
 			p.mu.Unlock()
@@ -130,6 +132,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	case slices.Contains(prompt, "login") || slices.Contains(prompt, "select_account"):
 		sess = nil
 	case sess != nil && !stale:
+		// approve the session's user
 	case p.cfg.AutoApprove != "":
 		if sess != nil {
 			sub = sess.sub // sign the same user in again
