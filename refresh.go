@@ -96,7 +96,7 @@ func (m *Middleware) doRefresh(ctx context.Context, ss *sessionState) (*sessionS
 	// the refresh_token grant.
 	tok, err := p.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: old.refresh, Expiry: time.Unix(1, 0)}).Token()
 	if err != nil {
-		err = tokenError("refresh", err)
+		err = p.tokenError("refresh", err) // with the provider's error codes mapped to RFC 6749's
 		var pe *ProviderError
 		if errors.As(err, &pe) && pe.Code == "invalid_grant" {
 			return nil, fmt.Errorf("%w: %w", ErrSessionEnded, err)
