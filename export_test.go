@@ -1,6 +1,11 @@
 package auth
 
-import "time"
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"time"
+)
 
 // SetNow replaces the middleware's clock, so tests can expire tokens and
 // sessions without sleeping.
@@ -32,3 +37,31 @@ func UnmarshalSession(b []byte) (*Identity, error) {
 // IdentityFromClaims reads an identity from a claims object, for the fuzz
 // test comparing it with encoding/json.
 func IdentityFromClaims(b []byte) (*Identity, error) { return identityFrom("", b, nil) }
+
+// SealSession encodes a session holding the given raw tokens, as the
+// callback would after verifying them, and returns its cookie header value
+// (name=value pairs). It is for benchmarks, which need sessions of a given
+// size without a provider.
+func SealSession(m *Middleware, access, refresh, idToken string, expiry time.Time) (string, error) {
+	now := m.now()
+	s := &session{created: now.Unix(), tokenTime: now.Unix(), expiry: expiry.Unix(), access: access, refresh: refresh, idToken: idToken}
+	ss, err := m.save(context.Background(), s, "")
+	if err != nil {
+		return "", err
+	}
+	rec := httptest.NewRecorder()
+	if err := m.jar.writeSession(rec, httptest.NewRequest("GET", "/", nil), ss.value, 3600); err != nil {
+		return "", err
+	}
+	var parts []string
+	for _, c := range rec.Result().Cookies() {
+		parts = append(parts, c.Name+"="+c.Value)
+	}
+	return strings.Join(parts, "; "), nil
+}
+
+// SetCacheLimits bounds the session cache; 0 entries turns it off.
+func SetCacheLimits(m *Middleware, entries, bytes int) {
+	m.cache.maxEntries, m.cache.maxBytes = entries, bytes
+	m.cache.off = entries == 0
+}

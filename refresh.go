@@ -91,6 +91,28 @@ func (m *Middleware) doRefresh(ctx context.Context, ss *sessionState) (*sessionS
 	if p == nil {
 		return nil, fmt.Errorf("%w: unknown provider %q", ErrSessionEnded, old.provider)
 	}
+	if l, ok := m.store.(RefreshLocker); ok && ss.id != "" {
+		// Several processes share this session: one refreshes, the
+		// others wait for the lock and find its result in the Store.
+		unlock, err := l.LockRefresh(ctx, ss.id, 20*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("%w: lock: %w", ErrStoreUnavailable, err)
+		}
+		defer unlock()
+		data, found, err := m.store.Load(ctx, ss.id)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		case !found:
+			return nil, fmt.Errorf("%w: session deleted", ErrSessionEnded)
+		}
+		if cur, err := unmarshalSession(data); err == nil && (cur.refresh != old.refresh || cur.tokenTime > old.tokenTime) {
+			ns, err := m.newState(cur, ss.id)
+			if err == nil {
+				return ns, nil // another process refreshed it already
+			}
+		}
+	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, m.client)
 	// An expired token with only the refresh token makes TokenSource run
 	// the refresh_token grant.
@@ -134,6 +156,18 @@ func (m *Middleware) doRefresh(ctx context.Context, ss *sessionState) (*sessionS
 	}
 	s.payload = nil // save decodes it back from the stored bytes
 	return m.save(ctx, &s, ss.id)
+}
+
+// RefreshLocker is implemented by a [Store] shared by several processes,
+// so that a session is refreshed once even when two processes find it due
+// at the same moment (a provider that rotates refresh tokens would reject
+// the second grant and end the session).
+type RefreshLocker interface {
+	// LockRefresh takes the lock for session id, waiting while another
+	// holder has it, for at most ttl (the lock frees itself after ttl if
+	// its holder dies). It returns the function that releases it. An
+	// error means the lock could not be taken.
+	LockRefresh(ctx context.Context, id string, ttl time.Duration) (unlock func(), err error)
 }
 
 // oidcAudience decodes "aud", a string or an array of strings.
