@@ -17,7 +17,7 @@ var CleanReturn = cleanReturn
 // DecodeSessionValue runs the decoding of a session cookie value, for the
 // fuzz test: it must never panic and never produce a user from garbage.
 func DecodeSessionValue(m *Middleware, value string) (*Identity, error) {
-	ss, err := m.decode(nil, []string{value})
+	ss, err := m.decode(context.Background(), []string{value})
 	if err != nil {
 		return nil, err
 	}

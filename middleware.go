@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -150,7 +149,6 @@ type Middleware struct {
 	cache   *sessionCache
 	flights singleflight.Group
 	graced  *graceCache
-	backoff sync.Map // refresh-token hash -> *backoffState
 
 	now func() time.Time
 }
