@@ -24,7 +24,8 @@ type Config struct {
 	// Issuer is the OpenID Connect issuer URL, e.g. "https://accounts.google.com".
 	// New fetches its discovery document. Required, unless Providers is set.
 	Issuer string
-	// ClientID and ClientSecret are the OAuth 2.0 client credentials. ClientID is required.
+	// ClientID and ClientSecret are the OAuth 2.0 client credentials.
+	// ClientID is required, unless Providers is set.
 	ClientID     string
 	ClientSecret string
 	// RedirectURL is the absolute callback URL registered at the provider,
@@ -168,12 +169,6 @@ func New(ctx context.Context, cfg Config) (*Middleware, error) {
 }
 
 func (m *Middleware) configure(cfg Config) error {
-	if cfg.Issuer == "" && len(cfg.Providers) == 0 {
-		return errors.New("auth: Config.Issuer is required (or Config.Providers)")
-	}
-	if cfg.ClientID == "" && len(cfg.Providers) == 0 {
-		return errors.New("auth: Config.ClientID is required")
-	}
 	ru, err := url.Parse(cfg.RedirectURL)
 	if err != nil || (ru.Scheme != "http" && ru.Scheme != "https") || ru.Host == "" {
 		return fmt.Errorf("auth: Config.RedirectURL must be an absolute http(s) URL, got %q", cfg.RedirectURL)

@@ -169,7 +169,7 @@ func (m *Middleware) setupProviders(ctx context.Context, cfg Config) error {
 	list, where := cfg.Providers, "Config.Providers[%d]"
 	if len(list) == 0 {
 		if cfg.Issuer == "" {
-			return errors.New("auth: Config.Issuer is required")
+			return errors.New("auth: Config.Issuer is required (or Config.Providers)")
 		}
 		list = []Provider{{Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: cfg.Scopes, AuthParams: cfg.AuthParams}}
 		where = "Config"
