@@ -71,8 +71,10 @@ func newRouter(a *auth.Middleware, env *demo.Env, log *slog.Logger) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Renderer = templates{demo.HomePage}
-	e.Use(echo.WrapMiddleware(a.Handler))               // serves /auth/*; the user in every request's context
-	requireLogin := echo.WrapMiddleware(a.RequireLogin) // a browser goes to login, an API caller gets 401
+	// The middleware serves /auth/* and puts the user in every request's context.
+	e.Use(echo.WrapMiddleware(a.Handler))
+	// For routes that need a user: a browser goes to login, an API caller gets 401.
+	requireLogin := echo.WrapMiddleware(a.RequireLogin)
 
 	e.GET("/", func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "no-store")
