@@ -11,9 +11,9 @@
 //	res, err := browser.Get(app.URL + "/me")
 //
 // The provider follows OpenID Connect Core 1.0 (authorization code flow),
-// Discovery 1.0 and RP-Initiated Logout 1.0, and RFC 6749, RFC 7636
-// (PKCE, S256 only), RFC 7009 (revocation) and RFC 9207 (iss in the
-// authorization response). It knows one client, set in [Config], and a
+// Discovery 1.0, RP-Initiated Logout 1.0 and Back-Channel Logout 1.0
+// (sending logout tokens), and RFC 6749, RFC 7636 (PKCE, S256 only), RFC
+// 7009 (revocation) and RFC 9207 (iss in the authorization response). It knows one client, set in [Config], and a
 // few users, by default alice and bob ([Users]). Codes and tokens are
 // random opaque strings; ID tokens are JWTs signed with RS256 or ES256
 // by [github.com/go-jose/go-jose/v4]. ID tokens and userinfo responses
@@ -30,8 +30,10 @@
 // Tests steer the provider through its methods: [Provider.Advance]
 // moves its clock so codes and tokens expire without sleeping,
 // [Provider.RotateKey] and [Provider.RevokeUser] change keys and
-// tokens, [Provider.FailNext] injects faults, and [Provider.Requests]
-// and [Provider.Grants] report what clients did.
+// tokens, [Provider.FailNext] injects faults,
+// [Provider.BackchannelLogout] and [Provider.LogoutToken] send or mint
+// logout tokens, and [Provider.Requests] and [Provider.Grants] report
+// what clients did.
 //
 // It is a test instrument, not a product: state lives in memory, there is
 // no consent screen, no dynamic client registration, no request objects,

@@ -52,11 +52,16 @@ func (k *signingKey) public() jose.JSONWebKey {
 // sign returns payload as a compact JWS with typ "JWT", and with the
 // key's kid in the header if withKID.
 func (k *signingKey) sign(payload []byte, withKID bool) (string, error) {
+	return k.signTyped(payload, withKID, "JWT")
+}
+
+// signTyped is sign with another typ header, such as "logout+jwt".
+func (k *signingKey) signTyped(payload []byte, withKID bool, typ jose.ContentType) (string, error) {
 	var key any = k.priv
 	if withKID {
 		key = jose.JSONWebKey{Key: k.priv, KeyID: k.kid}
 	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: key}, (&jose.SignerOptions{}).WithType(typ))
 	if err != nil {
 		return "", err
 	}

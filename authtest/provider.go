@@ -125,6 +125,11 @@ type Config struct {
 	// advertises authorization_response_iss_parameter_supported
 	// (RFC 9207). Default false.
 	IssuerParameter bool
+	// BackchannelLogoutURI is the client's registered
+	// backchannel_logout_uri, where [Provider.BackchannelLogout] posts
+	// logout tokens. Provider.SetBackchannelLogoutURI changes it at
+	// any time. Default "": none.
+	BackchannelLogoutURI string
 }
 
 // Provider is an OpenID Connect provider serving on a loopback address,
@@ -165,6 +170,7 @@ type Provider struct {
 	order        []string // subjects, in the order they were added
 	redirectURIs map[string]bool
 	logoutURIs   map[string]bool
+	backchannel  string        // backchannel_logout_uri, or ""
 	keys         []*signingKey // published in JWKS; the last one signs
 	sessions     map[string]*session
 	codes        map[string]*authCode
@@ -210,6 +216,7 @@ func NewProvider(cfg Config) *Provider {
 		codes:        make(map[string]*authCode),
 		tokens:       make(map[string]*token),
 		grants:       make(map[string]int),
+		backchannel:  c.BackchannelLogoutURI,
 	}
 	for _, u := range c.Users {
 		p.addUser(u)
@@ -436,6 +443,8 @@ func (p *Provider) discoveryDocument() []byte {
 		RequestParameter      bool     `json:"request_parameter_supported"`
 		RequestURIParameter   bool     `json:"request_uri_parameter_supported"`
 		IssuerParameter       bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+		Backchannel           bool     `json:"backchannel_logout_supported"`
+		BackchannelSession    bool     `json:"backchannel_logout_session_supported"`
 	}{
 		Issuer:                p.URL,
 		AuthorizationEndpoint: p.URL + "/authorize",
@@ -456,6 +465,8 @@ func (p *Provider) discoveryDocument() []byte {
 		TokenAuthMethods:      p.cfg.TokenAuthMethods,
 		RevocationAuthMethods: p.cfg.TokenAuthMethods,
 		IssuerParameter:       p.cfg.IssuerParameter,
+		Backchannel:           true,
+		BackchannelSession:    true,
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {

@@ -333,18 +333,20 @@ func TestDiscovery(t *testing.T) {
 				t.Fatalf("GET discovery: %v", err)
 			}
 			want := map[string]any{
-				"issuer":                           p.URL,
-				"authorization_endpoint":           p.URL + "/authorize",
-				"token_endpoint":                   p.URL + "/token",
-				"userinfo_endpoint":                p.URL + "/userinfo",
-				"jwks_uri":                         p.URL + "/jwks",
-				"end_session_endpoint":             p.URL + "/end_session",
-				"revocation_endpoint":              p.URL + "/revoke",
-				"response_types_supported":         []any{"code"},
-				"subject_types_supported":          []any{"public"},
-				"code_challenge_methods_supported": []any{"S256"},
-				"grant_types_supported":            []any{"authorization_code", "refresh_token"},
-				"scopes_supported":                 []any{"openid", "email", "profile", "offline_access", "groups"},
+				"issuer":                               p.URL,
+				"authorization_endpoint":               p.URL + "/authorize",
+				"token_endpoint":                       p.URL + "/token",
+				"userinfo_endpoint":                    p.URL + "/userinfo",
+				"jwks_uri":                             p.URL + "/jwks",
+				"end_session_endpoint":                 p.URL + "/end_session",
+				"revocation_endpoint":                  p.URL + "/revoke",
+				"response_types_supported":             []any{"code"},
+				"subject_types_supported":              []any{"public"},
+				"code_challenge_methods_supported":     []any{"S256"},
+				"grant_types_supported":                []any{"authorization_code", "refresh_token"},
+				"scopes_supported":                     []any{"openid", "email", "profile", "offline_access", "groups"},
+				"backchannel_logout_supported":         true,
+				"backchannel_logout_session_supported": true,
 			}
 			for k, v := range tt.want {
 				want[k] = v
