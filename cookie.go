@@ -46,7 +46,7 @@ type session struct {
 	payload []byte
 }
 
-const sessionVersion = 1
+const sessionVersion = 2
 
 // marshal encodes s compactly: a version byte, then varints and
 // length-prefixed strings. JWT-shaped tokens are stored with their base64url
@@ -114,26 +114,38 @@ func appendToken(b []byte, tok string) []byte {
 		if j := strings.IndexByte(tok, '.'); j >= 0 {
 			seg, tok = tok[:j], tok[j+1:]
 		}
-		if raw, ok := decodeSegment(seg); ok {
-			b = binary.AppendUvarint(b, uint64(len(raw))<<1|1)
-			b = append(b, raw...)
-		} else {
-			b = binary.AppendUvarint(b, uint64(len(seg))<<1)
-			b = append(b, seg...)
-		}
+		b = appendSegment(b, seg)
 	}
 	return b
 }
 
-func decodeSegment(seg string) ([]byte, bool) {
-	if len(seg) < 4 {
-		return nil, false
+// Segment encodings: a header uvarint holds the stored length << 2 | mode.
+const (
+	segRaw    = 0 // the text as is
+	segBase64 = 1 // canonical base64url, stored decoded
+	segPrefix = 2 // base64url whose whole quads are stored decoded, then one byte of tail length and the 1-3 remaining characters as text
+)
+
+// appendSegment stores seg decoded when it is base64url: whole when it
+// re-encodes to the same text (every JWT segment), else its whole 4-char
+// groups, which always do, plus the remaining characters as text (opaque
+// tokens of random characters).
+func appendSegment(b []byte, seg string) []byte {
+	if len(seg) >= 4 {
+		if raw, err := base64.RawURLEncoding.Strict().DecodeString(seg); err == nil {
+			b = binary.AppendUvarint(b, uint64(len(raw))<<2|segBase64)
+			return append(b, raw...)
+		}
+		q := len(seg) &^ 3
+		if raw, err := base64.RawURLEncoding.DecodeString(seg[:q]); err == nil {
+			b = binary.AppendUvarint(b, uint64(len(raw))<<2|segPrefix)
+			b = append(b, raw...)
+			b = append(b, byte(len(seg)-q))
+			return append(b, seg[q:]...)
+		}
 	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(seg)
-	if err != nil {
-		return nil, false
-	}
-	return raw, true
+	b = binary.AppendUvarint(b, uint64(len(seg))<<2|segRaw)
+	return append(b, seg...)
 }
 
 type decoder struct {
@@ -190,12 +202,11 @@ func (d *decoder) token() (string, []byte) {
 	save := d.b
 	size := 0
 	for i := uint64(0); i < segs && !d.err; i++ {
-		h := d.uvarint()
-		seg := d.take(h >> 1)
-		if h&1 == 1 {
-			size += base64.RawURLEncoding.EncodedLen(len(seg))
+		raw, tail, mode := d.segment()
+		if mode == segRaw {
+			size += len(raw)
 		} else {
-			size += len(seg)
+			size += base64.RawURLEncoding.EncodedLen(len(raw)) + len(tail)
 		}
 		if i > 0 {
 			size++
@@ -208,21 +219,49 @@ func (d *decoder) token() (string, []byte) {
 	out := make([]byte, 0, size)
 	var payload []byte
 	for i := uint64(0); i < segs; i++ {
-		h := d.uvarint()
-		seg := d.take(h >> 1)
+		raw, tail, mode := d.segment()
 		if i > 0 {
 			out = append(out, '.')
 		}
-		if h&1 == 1 {
-			out = base64.RawURLEncoding.AppendEncode(out, seg)
+		if mode == segRaw {
+			out = append(out, raw...)
 		} else {
-			out = append(out, seg...)
+			out = base64.RawURLEncoding.AppendEncode(out, raw)
+			out = append(out, tail...)
 		}
-		if i == 1 && h&1 == 1 {
-			payload = seg
+		if i == 1 && mode == segBase64 {
+			payload = raw
 		}
 	}
 	return string(out), payload
+}
+
+// segment reads one segment written by appendSegment.
+func (d *decoder) segment() (raw, tail []byte, mode uint64) {
+	h := d.uvarint()
+	mode = h & 3
+	raw = d.take(h >> 2)
+	switch mode {
+	case segRaw, segBase64:
+	case segPrefix:
+		if len(raw)%3 != 0 {
+			d.err = true
+			return nil, nil, segRaw
+		}
+		n := d.take(1)
+		if len(n) == 1 && n[0] > 3 {
+			d.err = true
+		}
+		if len(n) == 1 {
+			tail = d.take(uint64(n[0]))
+		}
+	default:
+		d.err = true
+	}
+	if d.err {
+		return nil, nil, segRaw
+	}
+	return raw, tail, mode
 }
 
 // deriveKeys turns each secret into an HMAC-SHA256 key and an AES-256 key
@@ -364,28 +403,63 @@ func (j *cookieJar) clearSession(w http.ResponseWriter, r *http.Request) {
 // chunks, without allocating for a single-cookie session. ok is false when
 // there is no session cookie or the chunks are incomplete.
 func (j *cookieJar) sessionParts(h http.Header, buf *[maxChunks]string) (parts []string, present, ok bool) {
-	first, present := cookieValue(h, j.name)
-	if !present {
+	// One pass over the Cookie header collects the session cookie and its
+	// chunks (name.1 ... name.11); the first of each name wins, as in
+	// net/http.
+	var seen uint16
+	for _, line := range h["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			if i := strings.IndexByte(line, ';'); i >= 0 {
+				part, line = line[:i], line[i+1:]
+			} else {
+				part, line = line, ""
+			}
+			part = strings.TrimLeft(part, " \t")
+			if len(part) <= len(j.name) || part[:len(j.name)] != j.name {
+				continue
+			}
+			rest := part[len(j.name):]
+			idx := 0
+			switch {
+			case rest[0] == '=':
+				rest = rest[1:]
+			case rest[0] == '.' && len(rest) >= 3 && rest[1] >= '1' && rest[1] <= '9' && rest[2] == '=':
+				idx, rest = int(rest[1]-'0'), rest[3:]
+			case rest[0] == '.' && len(rest) >= 4 && rest[1] == '1' && rest[2] >= '0' && rest[2] <= '9' && rest[3] == '=':
+				idx, rest = 10+int(rest[2]-'0'), rest[4:]
+			default:
+				continue
+			}
+			if idx >= maxChunks || seen&(1<<idx) != 0 {
+				continue
+			}
+			seen |= 1 << idx
+			buf[idx] = trimCookieValue(rest)
+		}
+	}
+	if seen&1 == 0 {
 		return nil, false, false
 	}
+	first := buf[0]
 	dot := strings.IndexByte(first, '.')
 	if dot < 0 {
-		buf[0] = first
 		return buf[:1], true, first != ""
 	}
 	n, err := strconv.Atoi(first[:dot])
-	if err != nil || n < 2 || n >= maxChunks {
+	if err != nil || n < 2 || n >= maxChunks || seen&(1<<n-1) != 1<<n-1 {
 		return nil, true, false
 	}
 	buf[0] = first[dot+1:]
-	for i := 1; i < n; i++ {
-		v, found := cookieValue(h, j.chunk[i])
-		if !found {
-			return nil, true, false
-		}
-		buf[i] = v
-	}
 	return buf[:n], true, true
+}
+
+func trimCookieValue(v string) string {
+	v = strings.TrimRight(v, " \t")
+	if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	return v
 }
 
 // cookieValue finds the value of the cookie name in the request's Cookie
@@ -402,11 +476,7 @@ func cookieValue(h http.Header, name string) (string, bool) {
 			}
 			part = strings.TrimLeft(part, " \t")
 			if len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name {
-				v := strings.TrimRight(part[len(name)+1:], " \t")
-				if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
-					v = v[1 : len(v)-1]
-				}
-				return v, true
+				return trimCookieValue(part[len(name)+1:]), true
 			}
 		}
 	}

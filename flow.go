@@ -257,7 +257,7 @@ func (m *Middleware) callback(w http.ResponseWriter, r *http.Request, p *provide
 		return
 	}
 	if m.onLogin != nil {
-		if err := m.onLogin(r.Context(), ss.user, ss.token); err != nil {
+		if err := m.onLogin(r.Context(), ss.user, ss.oauthToken()); err != nil {
 			if ss.id != "" {
 				_ = m.store.Delete(r.Context(), ss.id)
 			}

@@ -349,7 +349,8 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(st, r.WithContext(context.WithValue(r.Context(), ctxKey{}, st)))
+		st.Context = r.Context()
+		next.ServeHTTP(st, r.WithContext(st))
 		st.finish()
 	})
 }
@@ -442,7 +443,9 @@ func User(ctx context.Context) *Identity {
 // read-only. Prefer [Client], which also refreshes the token.
 func Token(ctx context.Context) *oauth2.Token {
 	if st, ok := ctx.Value(ctxKey{}).(*reqState); ok {
-		return st.current().token
+		if ss := st.ss.Load(); ss != nil {
+			return ss.oauthToken()
+		}
 	}
 	return nil
 }

@@ -302,3 +302,24 @@ func TestErrorStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestRequestContextDerives(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := app.login(t, "alice")
+	type key struct{}
+	var got string
+	var done bool
+	app.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(context.WithValue(r.Context(), key{}, "v"))
+		cancel()
+		<-ctx.Done()
+		done = errors.Is(ctx.Err(), context.Canceled)
+		if u := auth.User(ctx); u != nil && ctx.Value(key{}) == "v" {
+			got = u.Subject
+		}
+	}))
+	get(t, c, app.URL+"/x")
+	if got != "alice" || !done {
+		t.Errorf("derived context: user %q, cancelled %v; want alice, true", got, done)
+	}
+}

@@ -346,6 +346,6 @@ func (t *bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 	}
 	r2 := r.Clone(r.Context())
-	ss.token.SetAuthHeader(r2)
+	ss.oauthToken().SetAuthHeader(r2)
 	return t.base.RoundTrip(r2)
 }

@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/gorilla/securecookie"
 	"golang.org/x/oauth2"
@@ -60,10 +61,28 @@ var ErrStoreUnavailable = errors.New("auth: session store unavailable")
 type sessionState struct {
 	sess  *session
 	user  *Identity
-	token *oauth2.Token
 	end   time.Time // end of the absolute lifetime
 	id    string    // Store session ID, "" for cookie sessions
 	value string    // the cookie value it was read from or written as
+
+	tokenOnce sync.Once
+	token     *oauth2.Token // built on first use: most requests never ask
+}
+
+// oauthToken returns the session's token as x/oauth2 has it.
+func (ss *sessionState) oauthToken() *oauth2.Token {
+	ss.tokenOnce.Do(func() {
+		s := ss.sess
+		t := &oauth2.Token{AccessToken: s.access, TokenType: s.tokenType, RefreshToken: s.refresh}
+		if s.expiry != 0 {
+			t.Expiry = time.Unix(s.expiry, 0)
+		}
+		if s.idToken != "" {
+			t = t.WithExtra(map[string]any{"id_token": s.idToken})
+		}
+		ss.token = t
+	})
+	return ss.token
 }
 
 func (m *Middleware) newState(s *session, id string) (*sessionState, error) {
@@ -71,14 +90,7 @@ func (m *Middleware) newState(s *session, id string) (*sessionState, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &oauth2.Token{AccessToken: s.access, TokenType: s.tokenType, RefreshToken: s.refresh}
-	if s.expiry != 0 {
-		t.Expiry = time.Unix(s.expiry, 0)
-	}
-	if s.idToken != "" {
-		t = t.WithExtra(map[string]any{"id_token": s.idToken})
-	}
-	return &sessionState{sess: s, user: u, token: t, end: time.Unix(s.created, 0).Add(m.lifetime), id: id}, nil
+	return &sessionState{sess: s, user: u, end: time.Unix(s.created, 0).Add(m.lifetime), id: id}, nil
 }
 
 // load returns the request's session state, or nil when it is anonymous.
@@ -276,13 +288,18 @@ func newSessionCache(maxEntries, maxBytes int) *sessionCache {
 	return &sessionCache{seed: maphash.MakeSeed(), entries: map[uint64]*sessionState{}, maxEntries: maxEntries, maxBytes: maxBytes}
 }
 
+// hash keys a cookie value by its length and its last bytes, which encode
+// securecookie's MAC and so differ between any two values we issued;
+// hashing the whole value would cost more than the comparison that
+// confirms a hit anyway.
 func (c *sessionCache) hash(parts ...string) uint64 {
-	var h maphash.Hash
-	h.SetSeed(c.seed)
+	n := 0
 	for _, p := range parts {
-		h.WriteString(p)
+		n += len(p)
 	}
-	return h.Sum64()
+	last := parts[len(parts)-1]
+	tail := last[max(0, len(last)-48):]
+	return maphash.String(c.seed, tail) ^ uint64(n)*0x9E3779B97F4A7C15
 }
 
 func (c *sessionCache) get(parts []string, now time.Time) *sessionState {
@@ -298,18 +315,41 @@ func (c *sessionCache) get(parts []string, now time.Time) *sessionState {
 	}
 	// Compare part by part against the cached value, in constant time.
 	v := ss.value
-	eq := 1
+	var diff uint64
 	for _, p := range parts {
 		if len(p) > len(v) {
 			return nil
 		}
-		eq &= subtle.ConstantTimeCompare([]byte(v[:len(p)]), []byte(p))
+		diff |= xorStrings(v[:len(p)], p)
 		v = v[len(p):]
 	}
-	if eq != 1 || v != "" {
+	if diff != 0 || v != "" {
 		return nil
 	}
 	return ss
+}
+
+// xorStrings returns 0 if a and b (of equal length) are equal, and
+// non-zero otherwise, in time that depends only on their length: it ORs
+// together the XOR of every 8-byte word, with no data-dependent branch.
+// It is crypto/subtle.ConstantTimeCompare eight bytes at a time, which
+// matters for cookies of several kilobytes on every request.
+func xorStrings(a, b string) uint64 {
+	x := unsafe.Slice(unsafe.StringData(a), len(a)) // read-only views
+	y := unsafe.Slice(unsafe.StringData(b), len(b))[:len(x)]
+	var d0, d1, d2, d3 uint64
+	for len(x) >= 32 {
+		p, q := (*[32]byte)(x), (*[32]byte)(y)
+		d0 |= binary.LittleEndian.Uint64(p[0:]) ^ binary.LittleEndian.Uint64(q[0:])
+		d1 |= binary.LittleEndian.Uint64(p[8:]) ^ binary.LittleEndian.Uint64(q[8:])
+		d2 |= binary.LittleEndian.Uint64(p[16:]) ^ binary.LittleEndian.Uint64(q[16:])
+		d3 |= binary.LittleEndian.Uint64(p[24:]) ^ binary.LittleEndian.Uint64(q[24:])
+		x, y = x[32:], y[32:]
+	}
+	for i := range x {
+		d0 |= uint64(x[i] ^ y[i])
+	}
+	return d0 | d1 | d2 | d3
 }
 
 func (c *sessionCache) put(ss *sessionState, now time.Time) {
@@ -361,6 +401,10 @@ func (c *sessionCache) remove(ss *sessionState) {
 // before the headers go out.
 type reqState struct {
 	http.ResponseWriter
+	// The request's context: reqState is also the context the handler
+	// sees, answering Value(ctxKey{}) itself, which saves the allocation
+	// of a context.WithValue on every request.
+	context.Context
 	m           *Middleware
 	r           *http.Request
 	ss          atomic.Pointer[sessionState]
@@ -372,6 +416,17 @@ type reqState struct {
 	ended   bool          // session ended mid-request: clear the cookies
 	client  *http.Client
 }
+
+// Value implements context.Context.
+func (st *reqState) Value(key any) any {
+	if key == (ctxKey{}) {
+		return st
+	}
+	return st.Context.Value(key)
+}
+
+// String implements fmt.Stringer, as the standard library's contexts do.
+func (st *reqState) String() string { return "auth.requestContext" }
 
 func (st *reqState) current() *sessionState {
 	if ss := st.ss.Load(); ss != nil {
