@@ -1,0 +1,87 @@
+// Package auth adds OpenID Connect login to any net/http application.
+//
+// One call sets it up and one wrapper mounts it:
+//
+//	a, err := auth.New(ctx, auth.Config{
+//		Issuer:       "https://accounts.google.com",
+//		ClientID:     os.Getenv("AUTH_CLIENT_ID"),
+//		ClientSecret: os.Getenv("AUTH_CLIENT_SECRET"),
+//		RedirectURL:  publicURL + "/auth/callback",
+//		CookieSecret: secret, // >= 32 bytes, stable across restarts
+//	})
+//	if err != nil {
+//		log.Fatal(err) // bad config or discovery failed: fail at startup
+//	}
+//	mux.Handle("GET /me", a.RequireLogin(http.HandlerFunc(me)))
+//	log.Fatal(http.ListenAndServe(addr, a.Handler(mux)))
+//
+// Handlers read the user with [User] and call APIs with [Client], whose
+// requests carry the access token and refresh it when it expires:
+//
+//	if u := auth.User(r.Context()); u != nil { ... }
+//	res, err := auth.Client(r.Context()).Get(apiURL)
+//
+// # Routes
+//
+// [Middleware.Handler] serves these paths and passes every other request
+// to the application:
+//
+//	GET  /auth/login[?next=/path]   start a login; next is a same-origin path to return to
+//	GET  /auth/callback             the provider's redirect back (the path of Config.RedirectURL)
+//	GET, POST /auth/logout          end the session, then the provider's logout if it has one
+//
+// With several providers in [Config.Providers], each has its own
+// /auth/login/{name} and /auth/callback/{name}. With a server-side [Store],
+// [Config.BackchannelLogoutPath] also mounts an OpenID Connect Back-Channel
+// Logout endpoint.
+//
+// # The login
+//
+// Every login sends a fresh state, nonce and PKCE (S256) challenge, kept in
+// a short-lived encrypted flow cookie of its own, so several tabs can log in
+// at once. The callback must match a live flow cookie of this browser (it
+// is consumed, so a callback cannot be replayed), exchanges the code with
+// the PKCE verifier, and verifies the ID token: signature with the
+// provider's published keys (an unknown key ID fetches them again, so key
+// rotation needs nothing), one of the algorithms the provider advertises
+// (never "none"), iss, aud (the client ID and no untrusted audience), azp,
+// exp, iat, sub and the nonce of this login. Userinfo claims are added when
+// their sub matches. The return path is a same-origin relative path only.
+//
+// # The session cookie
+//
+// The session holds the tokens (access, refresh, ID), when they were
+// issued and when the session began; the user's claims are read back from
+// the ID token, so nothing is stored twice. It is sealed with
+// gorilla/securecookie: AES-256-CTR and HMAC-SHA256, with keys derived
+// from [Config.CookieSecret] by HKDF. The cookie is HttpOnly, SameSite=Lax,
+// Secure when RedirectURL is https (then also named with the __Host-
+// prefix), and expires with the session. A session larger than one cookie
+// is split over numbered cookies (name.1, name.2...). A cookie that does
+// not decode (tampered, sealed with an unknown secret, expired) makes the
+// request anonymous and is deleted. Rotate secrets with
+// [Config.PreviousCookieSecrets].
+//
+// With a [Store] the cookie holds only a random session ID, and the
+// session itself lives on the server, where logout and back-channel
+// logout end it for good.
+//
+// # Refresh
+//
+// A request whose access token has expired, or will within
+// [Config.RefreshLeeway], is refreshed before the handler runs, so the new
+// cookie goes out with the response. Concurrent requests of one session
+// share one refresh, and for [Config.RefreshGrace] requests that still
+// carry the old cookie get the new token without another grant, which keeps
+// users signed in with providers that rotate refresh tokens. A provider
+// that rejects the refresh token ends the session; a provider that is down
+// does not (the request goes on with the old token, and retries back off).
+//
+// # Cost per request
+//
+// A request without a session cookie costs a scan of the Cookie header. A
+// session cookie seen before is found in a bounded in-memory cache and
+// compared in constant time; a new one is authenticated, decrypted and
+// decoded once. The ID token's signature is checked when the token is
+// received, not on every request.
+package auth
