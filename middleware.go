@@ -117,6 +117,14 @@ type Config struct {
 	// random session ID. Default nil: the whole session lives in the
 	// (encrypted) cookie.
 	Store Store
+	// BackchannelLogoutPath mounts an OpenID Connect Back-Channel Logout
+	// 1.0 endpoint at this path, such as "/auth/backchannel-logout":
+	// register its absolute URL as the client's backchannel_logout_uri
+	// at the provider. A valid logout token ends the sessions of its sid
+	// (or, without one, of its sub); see [SIDDeleter]. It needs a Store
+	// that implements SIDDeleter and SubjectDeleter: New fails without
+	// one. Default "": not mounted.
+	BackchannelLogoutPath string
 }
 
 // Middleware adds login, callback and logout to an application and puts the
@@ -151,6 +159,8 @@ type Middleware struct {
 	flights singleflight.Group
 	graced  *graceCache
 
+	backchannel backchannel // backchannel.go; path "" when not mounted
+
 	now func() time.Time
 }
 
@@ -163,6 +173,9 @@ func New(ctx context.Context, cfg Config) (*Middleware, error) {
 		return nil, err
 	}
 	if err := m.setupProviders(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if err := m.setupBackchannel(cfg); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -335,6 +348,11 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 		case m.logoutPath:
 			m.logout(w, r)
 			return
+		case m.backchannel.path:
+			if m.backchannel.path != "" {
+				m.backchannelLogout(w, r)
+				return
+			}
 		}
 		if rt, ok := m.routes[r.URL.Path]; ok { // only with several providers
 			if rt.callback {

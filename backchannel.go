@@ -1,0 +1,362 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+)
+
+// This file ends sessions on the server's initiative: a user's every
+// session ("log out everywhere", [Middleware.EndSessions]), and the
+// sessions a provider names in an OpenID Connect Back-Channel Logout 1.0
+// logout token, received at Config.BackchannelLogoutPath. Both need a
+// [Store] that can find sessions by user or by provider session.
+
+// SubjectDeleter is implemented by a [Store] that can end every session of
+// one user, for [Middleware.EndSessions] and back-channel logout.
+type SubjectDeleter interface {
+	// DeleteSubject deletes every session whose SessionInfo has this
+	// Provider and Subject, and returns how many it deleted. A session
+	// saved concurrently may survive; one deleted must stay deleted.
+	DeleteSubject(ctx context.Context, provider, sub string) (int, error)
+}
+
+// SIDDeleter is implemented by a [Store] that can end the sessions of one
+// provider session (the ID token's sid claim), for back-channel logout.
+type SIDDeleter interface {
+	// DeleteSID deletes every session whose SessionInfo has this Provider
+	// and SID, and returns how many it deleted.
+	DeleteSID(ctx context.Context, provider, sid string) (int, error)
+}
+
+// ReplayGuard is implemented by a [Store] shared by several processes, so
+// that each logout token (by its jti) is accepted once across all of
+// them. Without it, each process remembers in memory the tokens it
+// accepted.
+type ReplayGuard interface {
+	// ClaimTokenID records key until expiry and reports whether it is
+	// new: false means key was claimed before and has not expired.
+	ClaimTokenID(ctx context.Context, key string, expiry time.Time) (first bool, err error)
+	// ReleaseTokenID forgets key, so the token can be sent again: the
+	// logout it carried failed.
+	ReleaseTokenID(ctx context.Context, key string) error
+}
+
+// EndSessions ends every session of the user sub signed in by provider
+// (its [Provider.Name]; "" for the provider of Config.Issuer), on every
+// instance sharing the Store: "log out everywhere". Their cookies no
+// longer work from the next request on; a request in progress keeps its
+// user, so a handler calling it for the current user should then send the
+// browser to LogoutPath. It returns how many sessions it ended.
+//
+// It needs a Config.Store that implements [SubjectDeleter]; with any other
+// Store, or with sessions in cookies, it returns an error wrapping
+// [errors.ErrUnsupported]. A Store failure wraps [ErrStoreUnavailable].
+func (m *Middleware) EndSessions(ctx context.Context, provider, sub string) (int, error) {
+	d, ok := m.store.(SubjectDeleter)
+	if !ok {
+		return 0, fmt.Errorf("auth: EndSessions needs a Config.Store that implements SubjectDeleter: %w", errors.ErrUnsupported)
+	}
+	if sub == "" {
+		return 0, errors.New("auth: EndSessions: empty sub")
+	}
+	n, err := d.DeleteSubject(ctx, provider, sub)
+	if err != nil {
+		return n, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
+	m.log.InfoContext(ctx, "auth: ended every session of a user", slog.Group("session", slog.String("sub", sub), slog.String("provider", provider)), "count", n)
+	return n, nil
+}
+
+// backchannel is the state of the back-channel logout endpoint.
+type backchannel struct {
+	path   string // "" when not mounted
+	bySID  SIDDeleter
+	bySub  SubjectDeleter
+	replay ReplayGuard
+}
+
+const (
+	// backchannelEvent is the member of a logout token's events claim
+	// that makes it one (Back-Channel Logout 1.0 §2.4).
+	backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
+	// logoutTokenMaxAge bounds how old (by iat) a logout token may be,
+	// whatever its exp says, and so how long its jti is remembered.
+	logoutTokenMaxAge = 10 * time.Minute
+	// maxLogoutRequest bounds the body of a back-channel logout request.
+	maxLogoutRequest = 64 << 10
+)
+
+// setupBackchannel checks Config.BackchannelLogoutPath once the providers
+// are known.
+func (m *Middleware) setupBackchannel(cfg Config) error {
+	path := cfg.BackchannelLogoutPath
+	if path == "" {
+		return nil
+	}
+	if !strings.HasPrefix(path, "/") {
+		return fmt.Errorf("auth: Config.BackchannelLogoutPath must start with /, got %q", path)
+	}
+	if _, taken := m.routes[path]; taken || path == m.loginPath || path == m.callbackPath || path == m.logoutPath {
+		return fmt.Errorf("auth: Config.BackchannelLogoutPath %s is already the path of login, callback or logout", path)
+	}
+	if m.store == nil {
+		return errors.New("auth: Config.BackchannelLogoutPath needs a Config.Store (such as redisstore): sessions kept in cookies cannot be ended from the server")
+	}
+	bySID, ok1 := m.store.(SIDDeleter)
+	bySub, ok2 := m.store.(SubjectDeleter)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("auth: Config.BackchannelLogoutPath needs a Config.Store that implements SIDDeleter and SubjectDeleter; %T does not", m.store)
+	}
+	oidcProviders := 0
+	for _, p := range m.providers {
+		if p.verifier != nil && !p.issSelfCheck {
+			oidcProviders++
+		}
+	}
+	if oidcProviders == 0 {
+		return errors.New("auth: Config.BackchannelLogoutPath needs an OpenID Connect provider with a fixed issuer; none is configured")
+	}
+	replay, ok := m.store.(ReplayGuard)
+	if !ok {
+		replay = &memoryReplayGuard{max: 10000, seen: map[string]time.Time{}, now: func() time.Time { return m.now() }}
+	}
+	m.backchannel = backchannel{path: path, bySID: bySID, bySub: bySub, replay: replay}
+	return nil
+}
+
+// backchannelLogout serves OpenID Connect Back-Channel Logout 1.0 §2.5:
+// the provider POSTs a logout_token; a valid one ends the sessions of its
+// sid, or without a sid those of its sub, and gets 200. Anything else gets
+// 400 with a JSON error (§2.8), and nothing is ended.
+func (m *Middleware) backchannelLogout(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeLogoutError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxLogoutRequest)
+	if err := r.ParseForm(); err != nil {
+		writeLogoutError(w, http.StatusBadRequest, "invalid_request", "malformed request")
+		return
+	}
+	raw := r.PostForm["logout_token"]
+	if len(raw) != 1 || raw[0] == "" {
+		writeLogoutError(w, http.StatusBadRequest, "invalid_request", "exactly one logout_token is required")
+		return
+	}
+	ctx := r.Context()
+	p, lt, err := m.verifyLogoutToken(ctx, raw[0])
+	if err != nil {
+		m.log.WarnContext(ctx, "auth: back-channel logout token rejected", "error", err)
+		writeLogoutError(w, http.StatusBadRequest, "invalid_request", "invalid logout token")
+		return
+	}
+
+	// The jti is remembered while the token could still be accepted: until
+	// exp or iat + logoutTokenMaxAge, whichever is first, plus the skew.
+	key := logoutTokenKey(p, lt)
+	until := lt.Expiry
+	if t := lt.IssuedAt.Add(logoutTokenMaxAge); t.Before(until) {
+		until = t
+	}
+	until = until.Add(m.skew)
+	first, err := m.backchannel.replay.ClaimTokenID(ctx, key, until)
+	switch {
+	case err != nil:
+		m.log.ErrorContext(ctx, "auth: back-channel logout: session store failed", "error", err)
+		writeLogoutError(w, http.StatusBadRequest, "temporarily_unavailable", "the session store is unavailable")
+		return
+	case !first:
+		m.log.WarnContext(ctx, "auth: back-channel logout token replayed", "provider", p.name)
+		writeLogoutError(w, http.StatusBadRequest, "invalid_request", "logout token already used")
+		return
+	}
+
+	var n int
+	if lt.SessionID != "" {
+		// §2.6: with a sid, only the sessions of that provider session.
+		n, err = m.backchannel.bySID.DeleteSID(ctx, p.name, lt.SessionID)
+	} else {
+		n, err = m.backchannel.bySub.DeleteSubject(ctx, p.name, lt.Subject)
+	}
+	if err != nil {
+		// The provider may send the token again: let it through then.
+		if rerr := m.backchannel.replay.ReleaseTokenID(context.WithoutCancel(ctx), key); rerr != nil {
+			m.log.ErrorContext(ctx, "auth: back-channel logout: release token ID", "error", rerr)
+		}
+		m.log.ErrorContext(ctx, "auth: back-channel logout: session store failed", "error", err)
+		writeLogoutError(w, http.StatusBadRequest, "temporarily_unavailable", "the session store is unavailable")
+		return
+	}
+	m.log.InfoContext(ctx, "auth: back-channel logout", slog.Group("session", slog.String("sub", lt.Subject), slog.String("provider", p.name)),
+		"by_sid", lt.SessionID != "", "count", n)
+	w.WriteHeader(http.StatusOK)
+}
+
+// verifyLogoutToken checks a logout token as Back-Channel Logout 1.0 §2.6
+// asks and returns it with the provider that issued it: the provider is
+// the one whose issuer the token names (providers whose issuer depends on
+// the user are never candidates); go-oidc checks the signature with its
+// keys and an advertised algorithm, iss, aud containing the client ID,
+// exp, the event claim, jti, sub or sid, and the absence of a nonce (so
+// that an ID token cannot pass for a logout token). Here: the event is a
+// JSON object, iat is present, not in the future and at most
+// logoutTokenMaxAge old, every audience is trusted and azp, when present,
+// is the client ID. The jti's first use is checked by the caller.
+func (m *Middleware) verifyLogoutToken(ctx context.Context, raw string) (*provider, *oidc.LogoutToken, error) {
+	iss, err := unverifiedIssuer(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	var firstErr error
+	for _, p := range m.providers {
+		if p.verifier == nil || p.issSelfCheck || p.issuer != iss {
+			continue
+		}
+		lt, err := m.checkLogoutToken(ctx, p, raw)
+		if err == nil {
+			return p, lt, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr == nil {
+		firstErr = fmt.Errorf("%w: issuer %q is not a configured provider", ErrTokenInvalid, iss)
+	}
+	return nil, nil, firstErr
+}
+
+func (m *Middleware) checkLogoutToken(ctx context.Context, p *provider, raw string) (*oidc.LogoutToken, error) {
+	lt, err := p.verifier.VerifyLogout(ctx, raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
+	}
+	var c struct {
+		Events map[string]json.RawMessage `json:"events"`
+		Azp    string                     `json:"azp"`
+	}
+	if err := lt.Claims(&c); err != nil {
+		return nil, fmt.Errorf("%w: claims: %w", ErrTokenInvalid, err)
+	}
+	now := m.now()
+	switch {
+	case !bytes.HasPrefix(bytes.TrimSpace(c.Events[backchannelEvent]), []byte("{")):
+		return nil, fmt.Errorf("%w: the back-channel logout event is not a JSON object", ErrTokenInvalid)
+	case lt.IssuedAt.IsZero():
+		return nil, fmt.Errorf("%w: no iat claim", ErrTokenInvalid)
+	case lt.IssuedAt.After(now.Add(m.skew)):
+		return nil, fmt.Errorf("%w: issued in the future (iat %s)", ErrTokenInvalid, lt.IssuedAt.UTC().Format(time.RFC3339))
+	case lt.IssuedAt.Before(now.Add(-logoutTokenMaxAge - m.skew)):
+		return nil, fmt.Errorf("%w: issued too long ago (iat %s)", ErrTokenInvalid, lt.IssuedAt.UTC().Format(time.RFC3339))
+	case c.Azp != "" && c.Azp != p.clientID:
+		return nil, fmt.Errorf("%w: azp %q is not the client ID", ErrTokenInvalid, c.Azp)
+	}
+	for _, a := range lt.Audience {
+		if a != p.clientID && !m.audiences[a] {
+			return nil, fmt.Errorf("%w: untrusted audience %q", ErrTokenInvalid, a)
+		}
+	}
+	return lt, nil
+}
+
+// unverifiedIssuer reads iss from a compact JWT without verifying it, to
+// choose the provider whose keys then verify it.
+func unverifiedIssuer(raw string) (string, error) {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return "", fmt.Errorf("%w: not a compact JWT", ErrTokenInvalid)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", fmt.Errorf("%w: payload: %w", ErrTokenInvalid, err)
+	}
+	var c struct {
+		Iss string `json:"iss"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil || c.Iss == "" {
+		return "", fmt.Errorf("%w: no iss claim", ErrTokenInvalid)
+	}
+	return c.Iss, nil
+}
+
+// logoutTokenKey names a logout token for the replay guard: a hash of its
+// provider, issuer and jti (jti is unique per issuer), fixed in length
+// whatever the token holds.
+func logoutTokenKey(p *provider, lt *oidc.LogoutToken) string {
+	h := sha256.New()
+	for _, s := range []string{p.name, lt.Issuer, lt.TokenID} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:20])
+}
+
+// writeLogoutError writes an error response of the back-channel logout
+// endpoint: RFC 6749 §5.2 fields, fixed texts only.
+func writeLogoutError(w http.ResponseWriter, status int, code, desc string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}{code, desc})
+}
+
+// memoryReplayGuard is the ReplayGuard of a process whose Store has none.
+// It holds at most max keys: when full, expired keys go first, then the
+// one that expires soonest.
+type memoryReplayGuard struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]time.Time // key -> expiry
+	now  func() time.Time
+}
+
+func (g *memoryReplayGuard) ClaimTokenID(_ context.Context, key string, expiry time.Time) (bool, error) {
+	now := g.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if exp, ok := g.seen[key]; ok && now.Before(exp) {
+		return false, nil
+	}
+	if len(g.seen) >= g.max {
+		soonest, soonestExp := "", time.Time{}
+		for k, exp := range g.seen {
+			if !now.Before(exp) {
+				delete(g.seen, k)
+			} else if soonest == "" || exp.Before(soonestExp) {
+				soonest, soonestExp = k, exp
+			}
+		}
+		if len(g.seen) >= g.max {
+			delete(g.seen, soonest)
+		}
+	}
+	g.seen[key] = expiry
+	return true, nil
+}
+
+func (g *memoryReplayGuard) ReleaseTokenID(_ context.Context, key string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.seen, key)
+	return nil
+}

@@ -1,0 +1,266 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/auth"
+	"github.com/gatehouse/auth/authtest"
+)
+
+// memStore is a server-side session store in memory, with everything a
+// shared store offers (deletion by user and by sid, a refresh lock), and
+// a switch that makes it fail like an unreachable server.
+type memStore struct {
+	mu       sync.Mutex
+	sessions map[string]memSession
+	locks    map[string]chan struct{}
+	down     bool
+	saves    int
+}
+
+type memSession struct {
+	data []byte
+	info auth.SessionInfo
+}
+
+var errStoreDown = errors.New("memstore: connection refused")
+
+func newMemStore() *memStore {
+	return &memStore{sessions: map[string]memSession{}, locks: map[string]chan struct{}{}}
+}
+
+func (s *memStore) setDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
+func (s *memStore) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+func (s *memStore) Load(_ context.Context, id string) ([]byte, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return nil, false, errStoreDown
+	}
+	e, ok := s.sessions[id]
+	return e.data, ok, nil
+}
+
+func (s *memStore) Save(_ context.Context, id string, data []byte, info auth.SessionInfo) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return errStoreDown
+	}
+	s.saves++
+	s.sessions[id] = memSession{append([]byte(nil), data...), info}
+	return nil
+}
+
+func (s *memStore) Delete(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return errStoreDown
+	}
+	delete(s.sessions, id)
+	return nil
+}
+
+func (s *memStore) deleteWhere(match func(auth.SessionInfo) bool) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return 0, errStoreDown
+	}
+	n := 0
+	for id, e := range s.sessions {
+		if match(e.info) {
+			delete(s.sessions, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (s *memStore) DeleteSubject(_ context.Context, provider, sub string) (int, error) {
+	return s.deleteWhere(func(i auth.SessionInfo) bool { return i.Provider == provider && i.Subject == sub })
+}
+
+func (s *memStore) DeleteSID(_ context.Context, provider, sid string) (int, error) {
+	return s.deleteWhere(func(i auth.SessionInfo) bool { return i.Provider == provider && i.SID == sid })
+}
+
+func (s *memStore) LockRefresh(ctx context.Context, id string, ttl time.Duration) (func(), error) {
+	s.mu.Lock()
+	if s.down {
+		s.mu.Unlock()
+		return nil, errStoreDown
+	}
+	l := s.locks[id]
+	if l == nil {
+		l = make(chan struct{}, 1)
+		s.locks[id] = l
+	}
+	s.mu.Unlock()
+	t := time.NewTimer(ttl)
+	defer t.Stop()
+	select {
+	case l <- struct{}{}:
+		return func() { <-l }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return nil, errors.New("memstore: lock wait timed out")
+	}
+}
+
+var (
+	_ auth.Store          = (*memStore)(nil)
+	_ auth.SubjectDeleter = (*memStore)(nil)
+	_ auth.SIDDeleter     = (*memStore)(nil)
+	_ auth.RefreshLocker  = (*memStore)(nil)
+)
+
+// newStoreApp is newTestApp with sessions in store.
+func newStoreApp(t *testing.T, store auth.Store, pcfg authtest.Config) *testApp {
+	t.Helper()
+	return newTestApp(t, pcfg, func(c *auth.Config) { c.Store = store })
+}
+
+func TestStoreSessionIsAnIDInTheCookie(t *testing.T) {
+	store := newMemStore()
+	app := newStoreApp(t, store, authtest.Config{})
+	c := app.login(t, "alice")
+	if got := store.len(); got != 1 {
+		t.Fatalf("sessions in the store after login = %d, want 1", got)
+	}
+	cookies := app.sessionCookies(c)
+	if len(cookies) != 1 || len(cookies[0].Value) > 400 {
+		t.Errorf("session cookies = %d, first %d bytes; want one small cookie holding the ID", len(cookies), len(cookies[0].Value))
+	}
+	if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "alice" {
+		t.Errorf("GET /me: status %d, user %+v; want 200 alice", status, u)
+	}
+}
+
+func TestStoreLogoutRevokes(t *testing.T) {
+	store := newMemStore()
+	app := newStoreApp(t, store, authtest.Config{})
+	c := app.login(t, "alice")
+	stolen := app.cloneBrowser(t, c)
+	if res, _ := get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("GET /auth/logout: status %d, want 303", res.StatusCode)
+	}
+	if got := store.len(); got != 0 {
+		t.Errorf("sessions in the store after logout = %d, want 0", got)
+	}
+	if status, _ := app.me(t, stolen); status != http.StatusUnauthorized {
+		t.Errorf("GET /me with a copy of the logged-out cookie: status %d, want 401", status)
+	}
+}
+
+func TestStoreUnknownSessionIsAnonymous(t *testing.T) {
+	store := newMemStore()
+	app := newStoreApp(t, store, authtest.Config{})
+	c := app.login(t, "alice")
+	store.mu.Lock()
+	clear(store.sessions) // expired or flushed
+	store.mu.Unlock()
+	res, body := get(t, c, app.URL+"/")
+	if body != "anonymous" {
+		t.Errorf("GET / with an unknown session ID: body %q, want anonymous", body)
+	}
+	if ck := setCookies(res)["gatehouse"]; ck == nil || ck.MaxAge >= 0 {
+		t.Errorf("GET / with an unknown session ID: Set-Cookie %v, want the cookie cleared", ck)
+	}
+}
+
+// TestStoreOutage: an unreachable store makes protected routes answer 503
+// and keeps the cookie; when it is back, the same cookie works.
+func TestStoreOutage(t *testing.T) {
+	store := newMemStore()
+	app := newStoreApp(t, store, authtest.Config{})
+	c := app.login(t, "alice")
+	store.setDown(true)
+	for _, path := range []string{"/me", "/token"} {
+		for _, accept := range []string{"application/json", "text/html"} {
+			res, body := get(t, c, app.URL+path, "Accept", accept)
+			if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "unavailable") {
+				t.Errorf("GET %s (Accept %s) with the store down: status %d, body %q; want 503 saying unavailable", path, accept, res.StatusCode, body)
+			}
+			if len(res.Header.Values("Set-Cookie")) != 0 {
+				t.Errorf("GET %s with the store down: Set-Cookie %q, want none", path, res.Header.Values("Set-Cookie"))
+			}
+		}
+	}
+	if res, body := get(t, c, app.URL+"/"); res.StatusCode != http.StatusOK || body != "anonymous" || len(res.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("GET / with the store down: status %d, body %q, Set-Cookie %q; want 200 anonymous and no Set-Cookie", res.StatusCode, body, res.Header.Values("Set-Cookie"))
+	}
+	if !strings.Contains(app.logs.String(), "session store failed") {
+		t.Errorf("logs = %q, want the store failure logged", app.logs.String())
+	}
+	store.setDown(false)
+	if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "alice" {
+		t.Errorf("GET /me with the store back: status %d, user %+v; want 200 alice", status, u)
+	}
+}
+
+// TestStoreSharedRefresh: two instances share a store; concurrent requests
+// with the same expired session, split between them, make one refresh
+// grant, even though the provider rotates refresh tokens.
+func TestStoreSharedRefresh(t *testing.T) {
+	store := newMemStore()
+	p := authtest.NewProvider(authtest.Config{Rotation: authtest.Rotate})
+	t.Cleanup(p.Close)
+	edit := func(c *auth.Config) { c.Store = store }
+	apps := []*testApp{newAppFor(t, p, edit), newAppFor(t, p, edit)}
+	c := apps[0].login(t, "alice")
+	p.Advance(2 * time.Hour)
+	const n = 20
+	var wg sync.WaitGroup
+	tokens := make([]string, n)
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			// Cookies are per host, not per port: the browser sends the
+			// same session cookie to both instances.
+			res, err := apps[i%2].cloneBrowser(t, c).Get(apps[i%2].URL + "/token")
+			if err != nil {
+				errs <- err
+				return
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				errs <- errors.New(res.Status)
+			}
+			tokens[i] = string(body)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent request: %v", err)
+	}
+	if got := p.Grants("refresh_token"); got != 1 {
+		t.Errorf("refresh_token grants for %d concurrent requests on two instances = %d, want 1", n, got)
+	}
+	for i := range tokens {
+		if tokens[i] != tokens[0] {
+			t.Fatalf("request %d got token %q, request 0 %q: want the same refreshed token", i, tokens[i], tokens[0])
+		}
+	}
+}
