@@ -1,9 +1,9 @@
 package auth
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -18,14 +18,15 @@ var errClaims = errors.New("auth: malformed claims")
 // identityFrom fills an Identity from the ID token payload and the extra
 // claims object (either may be empty; the payload's values win). The two
 // objects have disjoint keys (extra holds only what the payload lacks), so
-// the raw claims are their textual union.
+// the raw claims are their textual union. Each object is copied into one
+// string, and the Identity's fields are slices of it.
 func identityFrom(provider string, payload, extra []byte) (*Identity, error) {
 	u := &Identity{Provider: provider}
 	for _, obj := range [][]byte{extra, payload} {
 		if len(obj) == 0 {
 			continue
 		}
-		if err := scanObject(obj, u.setField); err != nil {
+		if err := scanObject(string(obj), u.setField); err != nil {
 			return nil, err
 		}
 	}
@@ -44,8 +45,8 @@ func identityFrom(provider string, payload, extra []byte) (*Identity, error) {
 }
 
 // setField is scanObject's callback for the claims that Identity names.
-func (u *Identity) setField(key, val []byte) {
-	switch string(key) {
+func (u *Identity) setField(key, val string) {
+	switch key {
 	case "sub":
 		u.Subject = jsonString(val)
 	case "email":
@@ -56,8 +57,7 @@ func (u *Identity) setField(key, val []byte) {
 		u.Picture = jsonString(val)
 	case "email_verified":
 		// Most providers send a boolean; some send the string "true".
-		s := string(val)
-		u.EmailVerified = s == "true" || s == `"true"`
+		u.EmailVerified = val == "true" || val == `"true"`
 	}
 }
 
@@ -89,16 +89,16 @@ func trimSpace(b []byte) []byte {
 // jsonString returns the string a JSON string literal holds, or "" for any
 // other value. Literals without escapes are sliced; others go through
 // encoding/json.
-func jsonString(val []byte) string {
+func jsonString(val string) string {
 	if len(val) < 2 || val[0] != '"' {
 		return ""
 	}
 	inner := val[1 : len(val)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner)
+	if strings.IndexByte(inner, '\\') < 0 && utf8.ValidString(inner) {
+		return inner
 	}
 	var s string
-	if json.Unmarshal(val, &s) != nil {
+	if json.Unmarshal([]byte(val), &s) != nil {
 		return ""
 	}
 	return s
@@ -109,7 +109,7 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 // scanObject calls fn with each top-level key (undecoded, without quotes)
 // and raw value of the JSON object in data. It checks the syntax of
 // everything it steps over, so garbage is an error, never a panic.
-func scanObject(data []byte, fn func(key, val []byte)) error {
+func scanObject(data string, fn func(key, val string)) error {
 	s := scanner{b: data}
 	s.ws()
 	if !s.eat('{') {
@@ -148,7 +148,7 @@ func scanObject(data []byte, fn func(key, val []byte)) error {
 }
 
 type scanner struct {
-	b []byte
+	b string
 	i int
 }
 
@@ -174,13 +174,25 @@ func (s *scanner) eat(c byte) bool {
 	return false
 }
 
+// plain marks the bytes a JSON string holds as they are: not a quote, a
+// backslash or a control character.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // str steps over a string literal, escapes included.
 func (s *scanner) str() bool {
 	if !s.eat('"') {
 		return false
 	}
 	for s.i < len(s.b) {
-		switch c := s.b[s.i]; {
+		c := s.b[s.i]
+		switch {
+		case plain[c]:
+			s.i++
 		case c == '"':
 			s.i++
 			return true
@@ -188,10 +200,8 @@ func (s *scanner) str() bool {
 			if !s.escape() {
 				return false
 			}
-		case c < 0x20:
-			return false
 		default:
-			s.i++
+			return false
 		}
 	}
 	return false
@@ -210,7 +220,7 @@ func (s *scanner) escape() bool {
 		if s.i+6 > len(s.b) {
 			return false
 		}
-		for _, h := range s.b[s.i+2 : s.i+6] {
+		for _, h := range []byte(s.b[s.i+2 : s.i+6]) {
 			if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
 				return false
 			}
@@ -283,22 +293,46 @@ func (s *scanner) value(depth int) bool {
 	case c == 'n':
 		return s.lit("null")
 	case c == '-' || (c >= '0' && c <= '9'):
-		start := s.i
-		for s.i < len(s.b) {
-			c := s.b[s.i]
-			if (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
-				s.i++
-				continue
-			}
-			break
-		}
-		return json.Valid(s.b[start:s.i])
+		return s.number()
 	}
 	return false
 }
 
+// number steps over -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *scanner) number() bool {
+	s.eat('-')
+	switch {
+	case s.eat('0'):
+	case s.i < len(s.b) && s.b[s.i] >= '1' && s.b[s.i] <= '9':
+		s.digits()
+	default:
+		return false
+	}
+	if s.eat('.') && !s.digits() {
+		return false
+	}
+	if s.eat('e') || s.eat('E') {
+		if !s.eat('+') {
+			s.eat('-')
+		}
+		if !s.digits() {
+			return false
+		}
+	}
+	return true
+}
+
+// digits steps over one or more digits.
+func (s *scanner) digits() bool {
+	start := s.i
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+	return s.i > start
+}
+
 func (s *scanner) lit(w string) bool {
-	if len(s.b)-s.i >= len(w) && string(s.b[s.i:s.i+len(w)]) == w {
+	if len(s.b)-s.i >= len(w) && s.b[s.i:s.i+len(w)] == w {
 		s.i += len(w)
 		return true
 	}

@@ -37,13 +37,38 @@ type session struct {
 	tokenTime int64  // unix seconds: when the current access token was issued
 	expiry    int64  // unix seconds: access token expiry; 0 when unknown
 	tokenType string // "" means Bearer
-	access    string
-	refresh   string
-	idToken   string
-	extra     []byte // JSON object of claims absent from the ID token, or nil
+	// The tokens. A decoded session leaves them packed, as stored, until
+	// unpack builds the strings: most requests never read them, and
+	// rebuilding a JWT's text costs microseconds. Read them through
+	// sessionState.full, which unpacks once.
+	access   string
+	refresh  string
+	idToken  string
+	packed   []byte // the stored tokens, nil for a session built in memory
+	unpacked bool
+	hasRT    bool // a decoded session has a refresh token
+
+	extra []byte // JSON object of claims absent from the ID token, or nil
 
 	// payload is the ID token's decoded claims, filled by decoding; not stored.
 	payload []byte
+}
+
+// canRefresh reports whether the session has a refresh token, without
+// unpacking it.
+func (s *session) canRefresh() bool { return s.hasRT || s.refresh != "" }
+
+// unpack builds the token strings of a decoded session. It is not safe for
+// concurrent use: shared sessions go through sessionState.full.
+func (s *session) unpack() {
+	if s.unpacked || s.packed == nil {
+		return
+	}
+	d := decoder{b: s.packed}
+	s.access, _ = d.token()
+	s.refresh, _ = d.token()
+	s.idToken, _ = d.token()
+	s.unpacked = true
 }
 
 const sessionVersion = 2
@@ -53,6 +78,7 @@ const sessionVersion = 2
 // segments decoded, which saves a quarter of their size before securecookie
 // encodes the whole value twice in base64.
 func (s *session) marshal() []byte {
+	s.unpack()
 	n := 16 + len(s.provider) + len(s.tokenType) + len(s.access) + len(s.refresh) + len(s.idToken) + len(s.extra)
 	b := make([]byte, 0, n)
 	b = append(b, sessionVersion)
@@ -82,9 +108,12 @@ func unmarshalSession(b []byte) (*session, error) {
 	s.tokenTime = d.varint()
 	s.expiry = d.varint()
 	s.tokenType = d.string()
-	s.access, _ = d.token()
-	s.refresh, _ = d.token()
-	s.idToken, s.payload = d.token()
+	start := d.b
+	d.skipToken()
+	n, _ := d.skipToken()
+	s.hasRT = n > 0
+	_, s.payload = d.skipToken()
+	s.packed = start[:len(start)-len(d.b)]
 	if extra := d.bytes(); len(extra) > 0 {
 		s.extra = extra
 	}
@@ -234,6 +263,24 @@ func (d *decoder) token() (string, []byte) {
 		}
 	}
 	return string(out), payload
+}
+
+// skipToken steps over a token and returns its segment count and the
+// decoded bytes of its second segment when stored as base64 (for a JWT, its
+// JSON payload).
+func (d *decoder) skipToken() (segs uint64, payload []byte) {
+	segs = d.uvarint()
+	if segs > 16 {
+		d.err = true
+		return 0, nil
+	}
+	for i := uint64(0); i < segs && !d.err; i++ {
+		raw, _, mode := d.segment()
+		if i == 1 && mode == segBase64 {
+			payload = raw
+		}
+	}
+	return segs, payload
 }
 
 // segment reads one segment written by appendSegment.

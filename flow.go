@@ -332,13 +332,14 @@ func (m *Middleware) logout(w http.ResponseWriter, r *http.Request) {
 	m.endSession(w, r, ss)
 	target := m.postLogout
 	if ss != nil {
-		p := m.providerByName(ss.sess.provider)
-		m.revoke(r.Context(), p, ss.sess)
+		s := ss.full()
+		p := m.providerByName(s.provider)
+		m.revoke(r.Context(), p, s)
 		if p != nil && p.endSessionURL != "" {
 			if u, err := url.Parse(p.endSessionURL); err == nil {
 				q := u.Query()
-				if ss.sess.idToken != "" {
-					q.Set("id_token_hint", ss.sess.idToken)
+				if s.idToken != "" {
+					q.Set("id_token_hint", s.idToken)
 				}
 				q.Set("client_id", p.clientID)
 				q.Set("post_logout_redirect_uri", m.postLogout)

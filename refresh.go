@@ -31,7 +31,7 @@ import (
 // expires within the leeway. The leeway is capped at half the token's
 // lifetime, so short-lived tokens are not refreshed on every request.
 func (m *Middleware) refreshDue(s *session, now time.Time) bool {
-	if s.refresh == "" || s.expiry == 0 {
+	if !s.canRefresh() || s.expiry == 0 {
 		return false
 	}
 	lead := int64(m.leeway / time.Second)
@@ -46,7 +46,7 @@ func (m *Middleware) refreshDue(s *session, now time.Time) bool {
 // and the request goes on with the old token; ErrSessionEnded means the
 // provider rejected the refresh token.
 func (m *Middleware) refresh(ctx context.Context, ss *sessionState) (*sessionState, error) {
-	key := tokenKey(ss.sess.refresh)
+	key := tokenKey(ss.full().refresh)
 	now := m.now()
 	if ns := m.graced.get(key, now); ns != nil {
 		m.log.DebugContext(ctx, "auth: refreshed token reused from grace cache", sessionAttrs(ns))
@@ -86,7 +86,7 @@ func (m *Middleware) refresh(ctx context.Context, ss *sessionState) (*sessionSta
 }
 
 func (m *Middleware) doRefresh(ctx context.Context, ss *sessionState) (*sessionState, error) {
-	old := ss.sess
+	old := ss.full()
 	p := m.providerByName(old.provider)
 	if p == nil {
 		return nil, fmt.Errorf("%w: unknown provider %q", ErrSessionEnded, old.provider)
@@ -106,10 +106,15 @@ func (m *Middleware) doRefresh(ctx context.Context, ss *sessionState) (*sessionS
 		case !found:
 			return nil, fmt.Errorf("%w: session deleted", ErrSessionEnded)
 		}
-		if cur, err := unmarshalSession(data); err == nil && (cur.refresh != old.refresh || cur.tokenTime > old.tokenTime) {
+		cur, err := unmarshalSession(data)
+		if err == nil {
+			cur.unpack()
+		}
+		if err == nil && (cur.refresh != old.refresh || cur.tokenTime > old.tokenTime) {
 			ns, err := m.newState(cur, ss.id)
 			if err == nil {
-				return ns, nil // another process refreshed it already
+				ns.value = ss.value // the same ID, so the same cookie
+				return ns, nil      // another process refreshed it already
 			}
 		}
 	}
@@ -134,7 +139,9 @@ func (m *Middleware) doRefresh(ctx context.Context, ss *sessionState) (*sessionS
 	if tok.RefreshToken != "" {
 		s.refresh = tok.RefreshToken
 	}
-	if raw, _ := tok.Extra("id_token").(string); raw != "" {
+	// A plain OAuth 2.0 provider has no verifier: any id_token it might
+	// send is not OpenID Connect, and the identity stays as it is.
+	if raw, _ := tok.Extra("id_token").(string); raw != "" && p.verifier != nil {
 		// OpenID Connect Core 12.2: verified as at login (but for the
 		// nonce), with the same iss, sub and aud as the original.
 		idt, payload, err := m.verifyIDToken(ctx, p, raw, "")
@@ -175,7 +182,7 @@ type oidcAudience []string
 
 func (a *oidcAudience) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
-		*a = []string{jsonString(b)}
+		*a = []string{jsonString(string(b))}
 		return nil
 	}
 	var list []string

@@ -65,14 +65,22 @@ type sessionState struct {
 	id    string    // Store session ID, "" for cookie sessions
 	value string    // the cookie value it was read from or written as
 
-	tokenOnce sync.Once
-	token     *oauth2.Token // built on first use: most requests never ask
+	unpackOnce sync.Once
+	tokenOnce  sync.Once
+	token      *oauth2.Token // built on first use: most requests never ask
+}
+
+// full returns the session with its token strings built (once: the state
+// is shared by concurrent requests).
+func (ss *sessionState) full() *session {
+	ss.unpackOnce.Do(ss.sess.unpack)
+	return ss.sess
 }
 
 // oauthToken returns the session's token as x/oauth2 has it.
 func (ss *sessionState) oauthToken() *oauth2.Token {
 	ss.tokenOnce.Do(func() {
-		s := ss.sess
+		s := ss.full()
 		t := &oauth2.Token{AccessToken: s.access, TokenType: s.tokenType, RefreshToken: s.refresh}
 		if s.expiry != 0 {
 			t.Expiry = time.Unix(s.expiry, 0)
@@ -260,8 +268,8 @@ func newID() string {
 // claimString returns a top-level string claim from a JSON object.
 func claimString(claims []byte, name string) string {
 	var v string
-	_ = scanObject(claims, func(k, val []byte) {
-		if string(k) == name {
+	_ = scanObject(string(claims), func(k, val string) {
+		if k == name {
 			v = jsonString(val)
 		}
 	})
@@ -357,7 +365,7 @@ func (c *sessionCache) put(ss *sessionState, now time.Time) {
 		return
 	}
 	k := c.hash(ss.value)
-	size := len(ss.value) + len(ss.sess.access) + len(ss.sess.refresh) + len(ss.sess.idToken) + len(ss.sess.extra) + 512
+	size := ss.size()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.entries[k]; old != nil {
@@ -379,7 +387,9 @@ func (c *sessionCache) put(ss *sessionState, now time.Time) {
 }
 
 func (ss *sessionState) size() int {
-	return len(ss.value) + len(ss.sess.access) + len(ss.sess.refresh) + len(ss.sess.idToken) + len(ss.sess.extra) + 512
+	// The cookie value, and about as much again for the decoded session
+	// and its token strings once built.
+	return 2*len(ss.value) + 512
 }
 
 func (c *sessionCache) remove(ss *sessionState) {
