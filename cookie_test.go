@@ -207,3 +207,24 @@ func FuzzSessionBytes(f *testing.F) {
 		}
 	})
 }
+
+func TestSessionCacheIsBounded(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	auth.SetCacheLimits(app.m, 2, 1<<20)
+	var browsers []*http.Client
+	for _, sub := range []string{"alice", "bob", "alice", "bob"} {
+		browsers = append(browsers, app.login(t, sub))
+	}
+	// Four sessions through a two-entry cache: all still work, decoded
+	// again when evicted.
+	for round := 0; round < 2; round++ {
+		for i, b := range browsers {
+			if status, u := app.me(t, b); status != http.StatusOK || u.Subject != []string{"alice", "bob"}[i%2] {
+				t.Errorf("round %d browser %d: %d %+v", round, i, status, u)
+			}
+		}
+	}
+	if n := auth.CacheLen(app.m); n > 2 {
+		t.Errorf("cache holds %d entries, want at most 2", n)
+	}
+}

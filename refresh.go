@@ -66,7 +66,8 @@ func (m *Middleware) refresh(ctx context.Context, ss *sessionState) (*sessionSta
 		ns, err := m.doRefresh(fctx, ss)
 		switch {
 		case err == nil:
-			m.graced.put(key, ns, m.now().Add(m.grace))
+			now := m.now()
+			m.graced.put(key, ns, now, now.Add(m.grace))
 			m.log.InfoContext(ctx, "auth: token refreshed", sessionAttrs(ns))
 		case errors.Is(err, ErrSessionEnded):
 			m.log.WarnContext(ctx, "auth: refresh rejected; session ended", sessionAttrs(ss), "error", err)
@@ -263,20 +264,11 @@ func (g *graceCache) get(key string, now time.Time) *sessionState {
 	return e.ss
 }
 
-func (g *graceCache) put(key string, ss *sessionState, until time.Time) {
+func (g *graceCache) put(key string, ss *sessionState, now, until time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.backoff, key)
-	if len(g.entries) >= g.max {
-		for k, e := range g.entries {
-			if len(g.entries) < g.max {
-				break
-			}
-			if !until.After(e.until.Add(time.Hour)) || len(g.entries) >= g.max {
-				delete(g.entries, k)
-			}
-		}
-	}
+	makeRoom(g.entries, g.max, func(e graceEntry) bool { return !now.Before(e.until) })
 	g.entries[key] = graceEntry{ss, until}
 }
 
@@ -285,19 +277,32 @@ func (g *graceCache) put(key string, ss *sessionState, until time.Time) {
 func (g *graceCache) failed(key string, now time.Time) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.backoff) >= g.max {
-		for k, e := range g.backoff {
-			if now.After(e.until) || len(g.backoff) >= g.max {
-				delete(g.backoff, k)
-			}
-		}
-	}
+	makeRoom(g.backoff, g.max, func(e backoffEntry) bool { return !now.Before(e.until) })
 	e := g.backoff[key]
 	e.fails++
 	wait := min(time.Second<<min(e.fails-1, 6), time.Minute)
 	e.until = now.Add(wait)
 	g.backoff[key] = e
 	return wait
+}
+
+// makeRoom brings a full map below max entries: the expired ones go first,
+// then arbitrary ones (map order is random).
+func makeRoom[V any](m map[string]V, max int, expired func(V) bool) {
+	if len(m) < max {
+		return
+	}
+	for k, v := range m {
+		if expired(v) {
+			delete(m, k)
+		}
+	}
+	for k := range m {
+		if len(m) < max {
+			return
+		}
+		delete(m, k)
+	}
 }
 
 func (g *graceCache) backingOff(key string, now time.Time) (time.Time, bool) {

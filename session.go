@@ -369,6 +369,7 @@ func (c *sessionCache) put(ss *sessionState, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.entries[k]; old != nil {
+		delete(c.entries, k)
 		c.bytes -= old.size()
 	}
 	// Make room: drop ended sessions first, then arbitrary ones (map order
