@@ -172,3 +172,23 @@ func ExampleClient() {
 }
 
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
+
+// Handler's method value is a func(http.Handler) http.Handler, so it fits
+// any router's Use, as in chi: r.Use(a.Handler).
+func ExampleMiddleware_Handler() {
+	app, p, a := startApp(func(*auth.Middleware) http.Handler { return http.NotFoundHandler() })
+	defer p.Close()
+	defer app.Close()
+
+	use := []func(http.Handler) http.Handler{a.Handler, a.RequireLogin} // a router's middleware chain
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hi %s", auth.User(r.Context()).Subject)
+	})
+	for i := len(use) - 1; i >= 0; i-- {
+		h = use[i](h)
+	}
+	app.Config.Handler = h
+
+	fmt.Println(browse(newJarBrowser(), app.URL+"/dashboard"))
+	// Output: 200 hi alice
+}
