@@ -1,0 +1,307 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/auth"
+	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/redisstore"
+	"github.com/redis/go-redis/v9"
+)
+
+// TestLargeTokenSession: an ID token of over 20 KB, far past what cookies
+// hold, lives in Redis; the cookie holds the ID only.
+func TestLargeTokenSession(t *testing.T) {
+	store, c, prefix := newStore(t)
+	p := newProvider(t, authtest.Config{})
+	app := newApp(t, p, store, func(c *auth.Config) { c.SessionLifetime = time.Hour })
+	blob := strings.Repeat("x", 20<<10)
+	p.FailNext(authtest.Fault{IDToken: func(claims map[string]any) { claims["blob"] = blob }})
+	b := app.login(t, "alice")
+
+	status, u := app.me(t, b)
+	if status != http.StatusOK {
+		t.Fatalf("GET /me: status %d, want 200", status)
+	}
+	var claims struct{ Blob string }
+	if err := u.DecodeClaims(&claims); err != nil || claims.Blob != blob {
+		t.Errorf("the user's blob claim has %d bytes (%v), want the 20 KB of the ID token", len(claims.Blob), err)
+	}
+	cookieBytes := 0
+	for _, ck := range b.Jar.Cookies(mustURL(t, app.URL)) {
+		if strings.HasPrefix(ck.Name, "gatehouse") {
+			cookieBytes += len(ck.Name) + len(ck.Value)
+		}
+	}
+	if cookieBytes == 0 || cookieBytes > 300 {
+		t.Errorf("session cookies hold %d bytes, want a small ID cookie", cookieBytes)
+	}
+	var sessionKey string
+	for _, k := range keys(t, c, prefix) {
+		if strings.HasSuffix(k, "}:s") {
+			sessionKey = k
+		}
+	}
+	if n := c.HStrLen(context.Background(), sessionKey, "d").Val(); n < 20<<10 {
+		t.Errorf("stored session has %d bytes, want over 20 KB", n)
+	}
+	if ttl := c.PTTL(context.Background(), sessionKey).Val(); ttl < 59*time.Minute || ttl > time.Hour {
+		t.Errorf("stored session TTL = %v, want about SessionLifetime (1h)", ttl)
+	}
+}
+
+// TestLogoutRevokes: after logout, a copy of the old cookie no longer
+// works, on any instance.
+func TestLogoutRevokes(t *testing.T) {
+	store, c, prefix := newStore(t)
+	p := newProvider(t, authtest.Config{})
+	app1, app2 := newApp(t, p, store, nil), newApp(t, p, store, nil)
+	b := app1.login(t, "alice")
+	stolen := copyBrowser(t, app1, b)
+	if status, _ := app2.me(t, stolen); status != http.StatusOK {
+		t.Fatalf("GET /me on the second instance: status %d, want 200", status)
+	}
+	if res, _ := get(t, b, app1.URL+"/auth/logout"); res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /auth/logout: status %d, want 200 after the redirects", res.StatusCode)
+	}
+	for i, app := range []*testApp{app1, app2} {
+		if status, _ := app.me(t, stolen); status != http.StatusUnauthorized {
+			t.Errorf("GET /me on instance %d with a copy of the logged-out cookie: status %d, want 401", i+1, status)
+		}
+	}
+	for _, k := range keys(t, c, prefix) {
+		if !strings.HasSuffix(k, "}:gone") {
+			t.Errorf("key %s left after logout", k)
+		}
+	}
+}
+
+// TestLogoutEverywhere: EndSessions on one instance ends the user's
+// sessions on every instance.
+func TestLogoutEverywhere(t *testing.T) {
+	store, _, _ := newStore(t)
+	p := newProvider(t, authtest.Config{})
+	app1, app2 := newApp(t, p, store, nil), newApp(t, p, store, nil)
+	alice1, alice2, bob := app1.login(t, "alice"), app2.login(t, "alice"), app1.login(t, "bob")
+	n, err := app2.m.EndSessions(context.Background(), "", "alice")
+	if n != 2 || err != nil {
+		t.Fatalf("EndSessions(alice) = %d, %v; want 2, nil", n, err)
+	}
+	for _, app := range []*testApp{app1, app2} {
+		for i, b := range []*http.Client{alice1, alice2} {
+			if status, _ := app.me(t, b); status != http.StatusUnauthorized {
+				t.Errorf("GET %s/me as alice (browser %d) after EndSessions: status %d, want 401", app.URL, i+1, status)
+			}
+		}
+		if status, _ := app.me(t, bob); status != http.StatusOK {
+			t.Errorf("GET %s/me as bob after EndSessions(alice): status %d, want 200", app.URL, status)
+		}
+	}
+}
+
+const backchannelPath = "/auth/backchannel-logout"
+
+// TestBackchannelLogout: the provider's logout token, received by one
+// instance, ends the user's sessions on all; bad tokens are rejected, and
+// a token accepted by one instance is rejected by the other.
+func TestBackchannelLogout(t *testing.T) {
+	store, _, _ := newStore(t)
+	p := newProvider(t, authtest.Config{})
+	edit := func(c *auth.Config) { c.BackchannelLogoutPath = backchannelPath }
+	app1, app2 := newApp(t, p, store, edit), newApp(t, p, store, edit)
+	p.SetBackchannelLogoutURI(app1.URL + backchannelPath)
+	alice1, alice2, bob := app1.login(t, "alice"), app2.login(t, "alice"), app2.login(t, "bob")
+
+	post := func(app *testApp, token string) (int, string) {
+		t.Helper()
+		res, err := http.PostForm(app.URL+backchannelPath, url.Values{"logout_token": {token}})
+		if err != nil {
+			t.Fatalf("POST %s: %v", backchannelPath, err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	for _, tt := range []struct {
+		name  string
+		token string
+	}{
+		{"nonce", p.LogoutToken(map[string]any{"sub": "alice", "nonce": "n"})},
+		{"wrong aud", p.LogoutToken(map[string]any{"sub": "alice", "aud": "someone-else"})},
+		{"no event", p.LogoutToken(map[string]any{"sub": "alice", "events": nil})},
+		{"no sub nor sid", p.LogoutToken(map[string]any{})},
+		{"bad signature", p.LogoutToken(map[string]any{"sub": "alice"}) + "x"},
+	} {
+		if status, body := post(app2, tt.token); status != http.StatusBadRequest || !strings.Contains(body, `"error":"invalid_request"`) {
+			t.Errorf("POST logout token (%s): status %d, body %q; want 400 invalid_request", tt.name, status, body)
+		}
+	}
+	if status, _ := app1.me(t, alice1); status != http.StatusOK {
+		t.Fatalf("GET /me as alice after bad logout tokens: status %d, want 200", status)
+	}
+
+	if err := p.BackchannelLogout("alice"); err != nil {
+		t.Fatalf("BackchannelLogout(alice): %v", err)
+	}
+	for _, app := range []*testApp{app1, app2} {
+		for i, b := range []*http.Client{alice1, alice2} {
+			if status, _ := app.me(t, b); status != http.StatusUnauthorized {
+				t.Errorf("GET %s/me as alice (browser %d) after back-channel logout: status %d, want 401", app.URL, i+1, status)
+			}
+		}
+		if status, _ := app.me(t, bob); status != http.StatusOK {
+			t.Errorf("GET %s/me as bob after alice's back-channel logout: status %d, want 200", app.URL, status)
+		}
+	}
+
+	// A replay on the other instance is caught: the jti is in Redis.
+	tok := p.LogoutToken(map[string]any{"sub": "bob"})
+	if status, body := post(app1, tok); status != http.StatusOK {
+		t.Fatalf("POST bob's logout token: status %d, body %q; want 200", status, body)
+	}
+	if status, body := post(app2, tok); status != http.StatusBadRequest {
+		t.Errorf("POST the same logout token to the other instance: status %d, body %q; want 400", status, body)
+	}
+}
+
+// TestRefreshAcrossInstances: two instances share Redis behind one
+// provider; 20 concurrent requests with the same expired session, split
+// between them, all succeed with one refresh grant, whether or not the
+// provider rotates refresh tokens.
+func TestRefreshAcrossInstances(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		rotation authtest.RotationMode
+	}{{"rotate", authtest.Rotate}, {"no rotation", authtest.NoRotation}} {
+		t.Run(tt.name, func(t *testing.T) {
+			store, _, _ := newStore(t)
+			p := newProvider(t, authtest.Config{Rotation: tt.rotation})
+			apps := []*testApp{newApp(t, p, store, nil), newApp(t, p, store, nil)}
+			b := apps[0].login(t, "alice")
+			_, before := get(t, b, apps[0].URL+"/token")
+			p.Advance(2 * time.Hour) // the access token (1h) has expired
+			const n = 20
+			var wg sync.WaitGroup
+			tokens := make([]string, n)
+			errs := make(chan error, n)
+			for i := range n {
+				wg.Go(func() {
+					app := apps[i%2]
+					res, err := copyBrowser(t, app, b).Get(app.URL + "/token")
+					if err != nil {
+						errs <- err
+						return
+					}
+					body, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					if res.StatusCode != http.StatusOK {
+						errs <- errors.New(res.Status)
+					}
+					tokens[i] = string(body)
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Errorf("concurrent request: %v", err)
+			}
+			if got := p.Grants("refresh_token"); got != 1 {
+				t.Errorf("refresh_token grants for %d concurrent requests on two instances = %d, want 1", n, got)
+			}
+			for i := range tokens {
+				if tokens[i] != tokens[0] || tokens[i] == before {
+					t.Fatalf("request %d got token %q, request 0 %q (before: %q): want the same refreshed token", i, tokens[i], tokens[0], before)
+				}
+			}
+			// The refreshed session is in Redis: the other instance
+			// serves it without another grant.
+			for _, app := range apps {
+				if _, tok := get(t, b, app.URL+"/token"); tok != tokens[0] {
+					t.Errorf("GET %s/token after the refresh = %q, want %q", app.URL, tok, tokens[0])
+				}
+			}
+			if got := p.Grants("refresh_token"); got != 1 {
+				t.Errorf("refresh_token grants after the burst = %d, want still 1", got)
+			}
+		})
+	}
+}
+
+// TestRedisOutage: with Redis stopped, protected routes answer 503 and no
+// cookie is cleared, other routes serve the user as anonymous; when Redis
+// is back, the same cookie works again without a restart.
+func TestRedisOutage(t *testing.T) {
+	srv := startRedis(t)
+	// Fail fast while Redis is down (go-redis retries for about 1.5 s by
+	// default): one dial attempt, no retry.
+	client := redis.NewClient(&redis.Options{Addr: srv.addr(), DialerRetries: 1, MaxRetries: -1})
+	t.Cleanup(func() { client.Close() })
+	p := newProvider(t, authtest.Config{})
+	app := newApp(t, p, redisstore.New(client, redisstore.Options{}), nil)
+	b := app.login(t, "alice")
+
+	srv.stop()
+	for _, accept := range []string{"application/json", "text/html"} {
+		res, body := get(t, b, app.URL+"/me", "Accept", accept)
+		if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "unavailable") {
+			t.Errorf("GET /me (Accept %s) with Redis stopped: status %d, body %q; want 503 saying unavailable", accept, res.StatusCode, body)
+		}
+		if sc := res.Header.Values("Set-Cookie"); len(sc) != 0 {
+			t.Errorf("GET /me with Redis stopped: Set-Cookie %q, want none", sc)
+		}
+	}
+	if res, body := get(t, b, app.URL+"/"); res.StatusCode != http.StatusOK || body != "anonymous" || len(res.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("GET / with Redis stopped: status %d, body %q, Set-Cookie %q; want 200 anonymous, no Set-Cookie", res.StatusCode, body, res.Header.Values("Set-Cookie"))
+	}
+	// A refresh due during the outage does not end the session either.
+	p.Advance(2 * time.Hour)
+	if res, _ := get(t, b, app.URL+"/me", "Accept", "application/json"); res.StatusCode != http.StatusServiceUnavailable || len(res.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("GET /me with a refresh due and Redis stopped: status %d, Set-Cookie %q; want 503, none", res.StatusCode, res.Header.Values("Set-Cookie"))
+	}
+
+	srv.start()
+	var status int
+	var u *auth.Identity
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		// The first requests may still meet connections broken by the
+		// restart; the client reconnects by itself.
+		if status, u = app.me(t, b); status == http.StatusOK {
+			break
+		}
+	}
+	if status != http.StatusOK || u.Subject != "alice" {
+		t.Errorf("GET /me with Redis back: status %d, want 200 for alice", status)
+	}
+	if got := p.Grants("refresh_token"); got != 1 {
+		t.Errorf("refresh_token grants = %d, want 1 (the refresh due since the outage)", got)
+	}
+}
+
+// TestNewRequiresStoreForBackchannel: the cookie store cannot end
+// sessions from the server, so New refuses a back-channel path without a
+// Store; with redisstore it accepts it.
+func TestNewRequiresStoreForBackchannel(t *testing.T) {
+	p := newProvider(t, authtest.Config{})
+	cfg := auth.Config{
+		Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
+		RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: testSecret,
+		BackchannelLogoutPath: backchannelPath,
+	}
+	if _, err := auth.New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "Store") {
+		t.Errorf("New with BackchannelLogoutPath and cookie sessions: %v, want an error about the Store", err)
+	}
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer client.Close()
+	cfg.Store = redisstore.New(client, redisstore.Options{})
+	if _, err := auth.New(context.Background(), cfg); err != nil {
+		t.Errorf("New with BackchannelLogoutPath and redisstore: %v", err)
+	}
+}
