@@ -84,6 +84,27 @@ func TestLogoutRevokes(t *testing.T) {
 	}
 }
 
+// TestUnknownSessionIsAnonymous: a session ID Redis does not know
+// (expired, flushed) makes the request anonymous and clears the cookie.
+func TestUnknownSessionIsAnonymous(t *testing.T) {
+	store, c, prefix := newStore(t)
+	p := newProvider(t, authtest.Config{})
+	app := newApp(t, p, store, nil)
+	b := app.login(t, "alice")
+	deleteKeys(t, c, prefix)
+	res, body := get(t, b, app.URL+"/")
+	if res.StatusCode != http.StatusOK || body != "anonymous" {
+		t.Errorf("GET / with an unknown session ID: status %d, body %q; want 200 anonymous", res.StatusCode, body)
+	}
+	cleared := false
+	for _, ck := range res.Cookies() {
+		cleared = cleared || strings.HasPrefix(ck.Name, "gatehouse") && ck.MaxAge < 0
+	}
+	if !cleared {
+		t.Errorf("GET / with an unknown session ID: Set-Cookie %q, want the session cookie cleared", res.Header.Values("Set-Cookie"))
+	}
+}
+
 // TestLogoutEverywhere: EndSessions on one instance ends the user's
 // sessions on every instance.
 func TestLogoutEverywhere(t *testing.T) {
