@@ -86,6 +86,9 @@ func TestBrowserLoginLogout(t *testing.T) {
 	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(bctx, actions...); err != nil {
+			if shot, serr := chromedp.Run(bctx, chromedp.CaptureScreenshot()); serr == nil {
+				saveArtifact(t, "failure.png", shot)
+			}
 			t.Fatalf("%s: %v\nexample log:\n%s", name, err, app.log())
 		}
 	}
@@ -114,6 +117,9 @@ func TestBrowserLoginLogout(t *testing.T) {
 	step("wait for the user chooser", chromedp.WaitVisible(chromedp.CSS(`button[value="alice"]`)))
 	if loc := location(); !strings.HasPrefix(loc, "http://localhost:") || !strings.Contains(loc, "/authorize") {
 		t.Errorf("login led to %s, want the provider's authorize page on localhost", loc)
+	}
+	if shot, err := chromedp.Run(bctx, chromedp.CaptureScreenshot()); err == nil {
+		saveArtifact(t, "chooser.png", shot)
 	}
 
 	// Choosing alice completes the flow back on the app, signed in.
@@ -192,7 +198,9 @@ func TestBrowserLoginLogout(t *testing.T) {
 	app.stop(t)
 }
 
-// saveArtifact writes a file to e2e/artifacts, which CI keeps.
+// saveArtifact writes a file to e2e/artifacts: logged-in.png, the signed-in
+// page; chooser.png, the provider's user chooser; failure.png, the page
+// when a step failed.
 func saveArtifact(t *testing.T, name string, data []byte) {
 	t.Helper()
 	if err := os.MkdirAll("artifacts", 0o755); err != nil {
