@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -189,7 +190,7 @@ func (m *Middleware) callback(w http.ResponseWriter, r *http.Request, p *provide
 	if !found {
 		// A stale tab or a replayed link while signed in: nothing to
 		// report, go home.
-		if ss := m.peek(r); ss != nil {
+		if ss, _ := m.peek(r); ss != nil {
 			http.Redirect(w, r, "/", http.StatusFound)
 			return
 		}
@@ -300,21 +301,25 @@ func truncate(s string, n int) string {
 }
 
 // peek decodes the request's session, if any, without refreshing it.
-func (m *Middleware) peek(r *http.Request) *sessionState {
+// Only an unreachable Store is an error (wrapping ErrStoreUnavailable).
+func (m *Middleware) peek(r *http.Request) (*sessionState, error) {
 	var buf [maxChunks]string
 	parts, _, ok := m.jar.sessionParts(r.Header, &buf)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	now := m.now()
 	if ss := m.cache.get(parts, now); ss != nil {
-		return ss
+		return ss, nil
 	}
 	ss, err := m.decode(r.Context(), parts)
-	if err != nil || !now.Before(ss.end) {
-		return nil
+	if errors.Is(err, ErrStoreUnavailable) {
+		return nil, err
 	}
-	return ss
+	if err != nil || !now.Before(ss.end) {
+		return nil, nil
+	}
+	return ss, nil
 }
 
 // logout ends the session: the cookies are cleared (and the Store entry
@@ -328,7 +333,14 @@ func (m *Middleware) logout(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, r, "logout", fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method))
 		return
 	}
-	ss := m.peek(r)
+	ss, err := m.peek(r)
+	if err != nil {
+		// Clearing the cookie now would leave the stored session alive,
+		// and a copy of the cookie with it: keep both, ask to retry.
+		w.Header().Set("Retry-After", "5")
+		m.fail(w, r, "logout", err)
+		return
+	}
 	m.endSession(w, r, ss)
 	target := m.postLogout
 	if ss != nil {

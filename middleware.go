@@ -522,8 +522,8 @@ func (e *ProviderError) Error() string {
 
 // ErrorStatus returns the HTTP status that suits err: 400 for malformed
 // requests and unknown logins, 401 for tokens that failed verification, 403
-// for refused logins and denied consent, 502 for provider failures and 500
-// for anything else.
+// for refused logins and denied consent, 502 for provider failures, 503
+// when the session Store is unreachable and 500 for anything else.
 func ErrorStatus(err error) int {
 	var pe *ProviderError
 	switch {
@@ -540,6 +540,8 @@ func ErrorStatus(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, ErrProviderUnavailable):
 		return http.StatusBadGateway
+	case errors.Is(err, ErrStoreUnavailable):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
@@ -564,6 +566,8 @@ func publicMessage(err error) string {
 		return "This account is not allowed to sign in."
 	case errors.Is(err, ErrProviderUnavailable):
 		return "The sign-in provider is unavailable. Please try again later."
+	case errors.Is(err, ErrStoreUnavailable):
+		return "Sessions are temporarily unavailable. Please try again shortly."
 	}
 	return "Sign-in failed."
 }

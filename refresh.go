@@ -163,7 +163,16 @@ func (m *Middleware) doRefresh(ctx context.Context, ss *sessionState) (*sessionS
 		s.idToken, s.payload = raw, payload
 	}
 	s.payload = nil // save decodes it back from the stored bytes
-	return m.save(ctx, &s, ss.id)
+	ns, err := m.save(ctx, &s, ss.id)
+	if err != nil && ns != nil && !errors.Is(err, ErrSessionEnded) {
+		// The provider issued new tokens (and, rotating, retired the old
+		// refresh token), but the Store could not keep them. Losing them
+		// would end the session at the next refresh; the grace cache
+		// keeps them for the requests that follow.
+		m.log.ErrorContext(ctx, "auth: refreshed session not stored; kept in memory", sessionAttrs(ns), "error", err)
+		return ns, nil
+	}
+	return ns, err
 }
 
 // RefreshLocker is implemented by a [Store] shared by several processes,

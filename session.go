@@ -37,7 +37,10 @@ type Store interface {
 	// could not answer (the user's cookie is then kept).
 	Load(ctx context.Context, id string) (data []byte, found bool, err error)
 	// Save stores data under id until info.Expiry, replacing any earlier
-	// data.
+	// data. An error wrapping ErrSessionEnded says the session must not
+	// be written back (it was deleted meanwhile, say by a logout racing a
+	// refresh) and ends it; any other error counts as the Store being
+	// unavailable.
 	Save(ctx context.Context, id string, data []byte, info SessionInfo) error
 	// Delete removes the session id. An unknown id is not an error.
 	Delete(ctx context.Context, id string) error
@@ -200,7 +203,8 @@ func (m *Middleware) providerByName(name string) *provider {
 }
 
 // save stores s (in the Store, when there is one) and returns its state,
-// with the cookie value to send.
+// with the cookie value to send. When the Store fails, it returns the
+// unsaved state with an error wrapping ErrStoreUnavailable.
 func (m *Middleware) save(ctx context.Context, s *session, id string) (*sessionState, error) {
 	data := s.marshal()
 	if s.payload == nil && s.idToken != "" {
@@ -220,10 +224,18 @@ func (m *Middleware) save(ctx context.Context, s *session, id string) (*sessionS
 			ss.id = newID()
 		}
 		info := SessionInfo{Provider: s.provider, Subject: ss.user.Subject, SID: claimString(ss.user.Claims, "sid"), Expiry: ss.end}
-		if err := m.store.Save(ctx, ss.id, data, info); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		storeErr := m.store.Save(ctx, ss.id, data, info)
+		if storeErr != nil {
+			storeErr = fmt.Errorf("%w: %w", ErrStoreUnavailable, storeErr)
 		}
-		data = []byte(ss.id)
+		v, err := securecookie.EncodeMulti(m.jar.name, []byte(ss.id), m.codecs...)
+		if err != nil {
+			return nil, fmt.Errorf("auth: encode session: %w", err)
+		}
+		ss.value = v
+		// On a Store failure the state is still returned, unsaved, for
+		// a refresh to keep its new tokens in memory.
+		return ss, storeErr
 	}
 	v, err := securecookie.EncodeMulti(m.jar.name, data, m.codecs...)
 	if err != nil {

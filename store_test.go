@@ -22,6 +22,7 @@ type memStore struct {
 	sessions map[string]memSession
 	locks    map[string]chan struct{}
 	down     bool
+	saveDown bool // only Save fails
 	saves    int
 }
 
@@ -61,7 +62,7 @@ func (s *memStore) Load(_ context.Context, id string) ([]byte, bool, error) {
 func (s *memStore) Save(_ context.Context, id string, data []byte, info auth.SessionInfo) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.down {
+	if s.down || s.saveDown {
 		return errStoreDown
 	}
 	s.saves++
@@ -212,9 +213,17 @@ func TestStoreOutage(t *testing.T) {
 	if !strings.Contains(app.logs.String(), "session store failed") {
 		t.Errorf("logs = %q, want the store failure logged", app.logs.String())
 	}
+	// Logout cannot delete the stored session now: it keeps the cookie
+	// rather than leave a live session behind a cleared one.
+	if res, _ := get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusServiceUnavailable || len(res.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("logout with the store down: status %d, Set-Cookie %q; want 503 and no Set-Cookie", res.StatusCode, res.Header.Values("Set-Cookie"))
+	}
 	store.setDown(false)
 	if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "alice" {
 		t.Errorf("GET /me with the store back: status %d, user %+v; want 200 alice", status, u)
+	}
+	if res, _ := get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusSeeOther || store.len() != 0 {
+		t.Errorf("logout with the store back: status %d, %d stored sessions; want 303 and none", res.StatusCode, store.len())
 	}
 }
 
@@ -262,5 +271,33 @@ func TestStoreSharedRefresh(t *testing.T) {
 		if tokens[i] != tokens[0] {
 			t.Fatalf("request %d got token %q, request 0 %q: want the same refreshed token", i, tokens[i], tokens[0])
 		}
+	}
+}
+
+// TestStoreSaveFailsAfterRefresh: the provider rotated the refresh token
+// but the store could not save the result; the new tokens live on in the
+// grace cache instead of being lost (which would end the session at the
+// next refresh).
+func TestStoreSaveFailsAfterRefresh(t *testing.T) {
+	store := newMemStore()
+	app := newStoreApp(t, store, authtest.Config{Rotation: authtest.Rotate})
+	c := app.login(t, "alice")
+	_, before := get(t, c, app.URL+"/token")
+	app.p.Advance(2 * time.Hour)
+	store.mu.Lock()
+	store.saveDown = true
+	store.mu.Unlock()
+	res, after := get(t, c, app.URL+"/token")
+	if res.StatusCode != http.StatusOK || after == before {
+		t.Fatalf("GET /token when the refreshed session cannot be stored: %d %q, want 200 with the new token", res.StatusCode, after)
+	}
+	if _, again := get(t, c, app.URL+"/token"); again != after {
+		t.Errorf("next request: token %q, want %q from the grace cache", again, after)
+	}
+	if n := app.p.Grants("refresh_token"); n != 1 {
+		t.Errorf("refresh_token grants = %d, want 1", n)
+	}
+	if !strings.Contains(app.logs.String(), "not stored") {
+		t.Errorf("the failed save was not logged")
 	}
 }
