@@ -145,24 +145,24 @@ func (m *Middleware) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeLogoutError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
+		writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxLogoutRequest)
 	if err := r.ParseForm(); err != nil {
-		writeLogoutError(w, http.StatusBadRequest, "invalid_request", "malformed request")
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", "malformed request")
 		return
 	}
 	raw := r.PostForm["logout_token"]
 	if len(raw) != 1 || raw[0] == "" {
-		writeLogoutError(w, http.StatusBadRequest, "invalid_request", "exactly one logout_token is required")
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", "exactly one logout_token is required")
 		return
 	}
 	ctx := r.Context()
 	p, lt, err := m.verifyLogoutToken(ctx, raw[0])
 	if err != nil {
 		m.log.WarnContext(ctx, "auth: back-channel logout token rejected", "error", err)
-		writeLogoutError(w, http.StatusBadRequest, "invalid_request", "invalid logout token")
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", "invalid logout token")
 		return
 	}
 
@@ -178,11 +178,11 @@ func (m *Middleware) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil:
 		m.log.ErrorContext(ctx, "auth: back-channel logout: session store failed", "error", err)
-		writeLogoutError(w, http.StatusBadRequest, "temporarily_unavailable", "the session store is unavailable")
+		writeJSONError(w, http.StatusBadRequest, "temporarily_unavailable", "the session store is unavailable")
 		return
 	case !first:
 		m.log.WarnContext(ctx, "auth: back-channel logout token replayed", "provider", p.name)
-		writeLogoutError(w, http.StatusBadRequest, "invalid_request", "logout token already used")
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", "logout token already used")
 		return
 	}
 
@@ -199,7 +199,7 @@ func (m *Middleware) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 			m.log.ErrorContext(ctx, "auth: back-channel logout: release token ID", "error", rerr)
 		}
 		m.log.ErrorContext(ctx, "auth: back-channel logout: session store failed", "error", err)
-		writeLogoutError(w, http.StatusBadRequest, "temporarily_unavailable", "the session store is unavailable")
+		writeJSONError(w, http.StatusBadRequest, "temporarily_unavailable", "the session store is unavailable")
 		return
 	}
 	m.log.InfoContext(ctx, "auth: back-channel logout", slog.Group("session", slog.String("sub", lt.Subject), slog.String("provider", p.name)),
@@ -304,20 +304,6 @@ func logoutTokenKey(p *provider, lt *oidc.LogoutToken) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil)[:20])
-}
-
-// writeLogoutError writes an error response of the back-channel logout
-// endpoint: RFC 6749 §5.2 fields, fixed texts only.
-func writeLogoutError(w http.ResponseWriter, status int, code, desc string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}{code, desc})
 }
 
 // memoryReplayGuard is the ReplayGuard of a process whose Store has none.

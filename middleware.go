@@ -587,6 +587,8 @@ func defaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	fmt.Fprintln(w, msg)
 }
 
+// writeJSONError writes an error in RFC 6749 §5.2's shape, with a fixed
+// description: never an error's own text.
 func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -594,8 +596,8 @@ func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
 	}{code, msg})
 }
 
