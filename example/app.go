@@ -15,15 +15,18 @@ import (
 // newApp returns the application: its routes, wrapped by the middleware,
 // which serves /auth/login, /auth/callback and /auth/logout itself and puts
 // the signed-in user in every other request's context.
-func newApp(a *auth.Middleware, issuer, userinfoURL string, log *slog.Logger) http.Handler {
+//
+// With several providers, logins lists one button per provider, and
+// userinfoURLs maps each provider's name to its user API.
+func newApp(a *auth.Middleware, issuer string, logins []demo.Login, userinfoURLs map[string]string, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		demo.HomePage.Execute(w, demo.Home{User: auth.User(r.Context()), Issuer: issuer})
+		demo.HomePage.Execute(w, demo.Home{User: auth.User(r.Context()), Issuer: issuer, Logins: logins})
 	})
 	mux.Handle("GET /me", a.RequireLogin(http.HandlerFunc(me)))
-	mux.Handle("GET /api/userinfo", a.RequireLogin(userinfo(userinfoURL, log)))
+	mux.Handle("GET /api/userinfo", a.RequireLogin(userinfo(userinfoURLs, log)))
 	return a.Handler(mux)
 }
 
@@ -38,10 +41,12 @@ func me(w http.ResponseWriter, r *http.Request) {
 	}{u.Subject, u.Email, u.Name, u.Claims})
 }
 
-// userinfo calls the provider's userinfo endpoint with the user's access
-// token, which auth.Client sends and refreshes, and returns its JSON.
-func userinfo(endpoint string, log *slog.Logger) http.HandlerFunc {
+// userinfo calls the userinfo endpoint of the provider that signed the
+// user in, with the user's access token, which auth.Client sends and
+// refreshes, and returns its JSON.
+func userinfo(endpoints map[string]string, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		endpoint := endpoints[auth.User(r.Context()).Provider]
 		res, err := auth.Client(r.Context()).Get(endpoint)
 		if err != nil {
 			status := http.StatusBadGateway

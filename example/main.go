@@ -22,6 +22,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -51,7 +52,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := auth.New(ctx, auth.Config{
+	cfg := auth.Config{
 		Issuer:       env.Issuer,
 		ClientID:     env.ClientID,
 		ClientSecret: env.ClientSecret,
@@ -61,10 +62,41 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		CookieSecret: env.CookieSecret, // >= 32 bytes, stable across restarts
 		HTTPClient:   env.HTTPClient,
 		Logger:       log,
-	})
+	}
+	userinfo := map[string]string{"": env.UserinfoURL} // by provider name
+	var logins []demo.Login
+	if env.GitHubClientID != "" {
+		// A second provider: each gets /auth/login/{name} and
+		// /auth/callback/{name}, and the home page a button each.
+		gh := auth.GitHub(env.GitHubClientID, env.GitHubClientSecret)
+		cfg.Providers = []auth.Provider{{
+			Name:         demo.OIDCName,
+			DisplayName:  issuerHost(env.Issuer),
+			Issuer:       cfg.Issuer,
+			ClientID:     cfg.ClientID,
+			ClientSecret: cfg.ClientSecret,
+			Scopes:       cfg.Scopes,
+			AuthParams:   cfg.AuthParams,
+		}, gh}
+		cfg.Issuer, cfg.ClientID, cfg.ClientSecret, cfg.Scopes, cfg.AuthParams = "", "", "", nil, nil
+		userinfo = map[string]string{demo.OIDCName: env.UserinfoURL, gh.Name: gh.UserURL}
+		logins = []demo.Login{
+			{Label: "Log in with " + issuerHost(env.Issuer), Path: "/auth/login/" + demo.OIDCName},
+			{Label: "Log in with GitHub", Path: "/auth/login/" + gh.Name},
+		}
+	}
+	a, err := auth.New(ctx, cfg)
 	if err != nil {
 		env.Close()
 		return nil, nil, err // bad config or discovery failed: fail at startup
 	}
-	return env, newApp(a, env.Issuer, env.UserinfoURL, log), nil
+	return env, newApp(a, env.Issuer, logins, userinfo, log), nil
+}
+
+// issuerHost labels the OpenID Connect provider by its issuer's host.
+func issuerHost(issuer string) string {
+	if u, err := url.Parse(issuer); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return issuer
 }

@@ -131,3 +131,29 @@ func TestExternalIssuer(t *testing.T) {
 		t.Errorf("provider authorization_code grants = %d, want 1", got)
 	}
 }
+
+// TestTwoProviders: with GitHub configured next to the OpenID Connect
+// provider, the home page offers a button each, and each provider has its
+// own login and callback paths.
+func TestTwoProviders(t *testing.T) {
+	env := startExample(t, map[string]string{"GITHUB_CLIENT_ID": "gh-id", "GITHUB_CLIENT_SECRET": "gh-secret"})
+	_, home := do(t, noRedirects(), "GET", env.PublicURL+"/")
+	for _, want := range []string{`href="/auth/login/oidc"`, `href="/auth/login/github"`, "Log in with GitHub"} {
+		if !strings.Contains(home, want) {
+			t.Errorf("home page lacks %s:\n%s", want, home)
+		}
+	}
+	res, _ := do(t, noRedirects(), "GET", env.PublicURL+"/auth/login/github")
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusFound || !strings.HasPrefix(loc, "https://github.com/login/oauth/authorize?") ||
+		!strings.Contains(loc, url.QueryEscape(env.PublicURL+"/auth/callback/github")) {
+		t.Errorf("GET /auth/login/github: %d to %q, want 302 to GitHub with the /auth/callback/github redirect URI", res.StatusCode, loc)
+	}
+	b := env.Provider.Login(t, env.PublicURL+"/auth/login/oidc?next=/me", "alice")
+	res, body := do(t, b, "GET", env.PublicURL+"/api/userinfo")
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `"sub":"alice"`) {
+		t.Errorf("GET /api/userinfo after login with oidc: %d %s, want alice's userinfo", res.StatusCode, body)
+	}
+	if _, home := do(t, b, "GET", env.PublicURL+"/"); !strings.Contains(home, "with oidc") {
+		t.Errorf("home page after login does not say which provider:\n%s", home)
+	}
+}

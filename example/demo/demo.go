@@ -26,6 +26,10 @@ import (
 	"github.com/gatehouse/auth/authtest"
 )
 
+// OIDCName names the OpenID Connect provider when GitHub is configured too:
+// its paths are then /auth/login/oidc and /auth/callback/oidc.
+const OIDCName = "oidc"
+
 // Defaults of the settings that have one.
 const (
 	DefaultAddr   = "127.0.0.1:8080"
@@ -60,6 +64,10 @@ type Env struct {
 	HTTPClient *http.Client
 	// Provider is the embedded provider, or nil with AUTH_ISSUER.
 	Provider *authtest.Provider
+	// GitHubClientID and GitHubClientSecret are GITHUB_CLIENT_ID and
+	// GITHUB_CLIENT_SECRET: when set, GitHub is offered as a second
+	// provider next to the OpenID Connect one.
+	GitHubClientID, GitHubClientSecret string
 	// Listener listens on ADDR (default [DefaultAddr]).
 	Listener net.Listener
 	// Logger is where the example logs.
@@ -78,6 +86,12 @@ func Start(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		ClientSecret: getenv("AUTH_CLIENT_SECRET"),
 		Scopes:       strings.Fields(getenv("AUTH_SCOPES")),
 		Logger:       log,
+
+		GitHubClientID:     getenv("GITHUB_CLIENT_ID"),
+		GitHubClientSecret: getenv("GITHUB_CLIENT_SECRET"),
+	}
+	if (e.GitHubClientID == "") != (e.GitHubClientSecret == "") {
+		return nil, errors.New("GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET go together")
 	}
 	if len(e.Scopes) == 0 {
 		e.Scopes = strings.Fields(DefaultScopes)
@@ -148,7 +162,7 @@ func (e *Env) startProvider() {
 		Host:                   "localhost",
 		ClientID:               e.ClientID,
 		ClientSecret:           e.ClientSecret,
-		RedirectURIs:           []string{e.RedirectURL},
+		RedirectURIs:           []string{e.RedirectURL, e.RedirectURL + "/" + OIDCName},
 		PostLogoutRedirectURIs: []string{e.PublicURL + "/"},
 		AutoApprove:            "", // show the page to choose alice or bob
 	})

@@ -10,6 +10,14 @@ import (
 type Home struct {
 	User   *auth.Identity // the signed-in user, nil when anonymous
 	Issuer string         // the provider, shown at the bottom of the page
+	// Logins are the login buttons: one per provider when there are
+	// several; nil means one "Log in" button to /auth/login.
+	Logins []Login
+}
+
+// Login is a login button.
+type Login struct {
+	Label, Path string
 }
 
 // DisplayName is the name to greet the user with: their name, else their
@@ -51,13 +59,17 @@ code { font-size: .875rem; }
 <div class="card">
 {{- if .User}}
 <p class="greeting" id="greeting">Hello, {{.DisplayName}}</p>
-<p>You are signed in{{with .User.Email}} as <code>{{.}}</code>{{end}}. See
+<p>You are signed in{{with .User.Email}} as <code>{{.}}</code>{{end}}{{with .User.Provider}} with {{.}}{{end}}. See
 <a href="/me">/me</a> for your identity and
 <a href="/api/userinfo">/api/userinfo</a> for what the provider says about you.</p>
 <form method="post" action="/auth/logout"><button type="submit" class="secondary" id="logout">Log out</button></form>
 {{- else}}
 <p class="greeting">You are not signed in.</p>
+{{- if .Logins}}
+<p>{{range .Logins}}<a class="button" href="{{.Path}}">{{.Label}}</a> {{end}}</p>
+{{- else}}
 <p><a class="button" id="login" href="/auth/login">Log in</a></p>
+{{- end}}
 {{- end}}
 </div>
 <p class="muted">Provider: <code>{{.Issuer}}</code></p>
