@@ -332,6 +332,12 @@ func commonDir(a, b string) string {
 // never turns a request away: use [Middleware.RequireLogin] for that. The
 // method value fits any router's Use: r.Use(m.Handler).
 //
+// For a signed-in request, next gets a ResponseWriter of the middleware's
+// (it still offers http.Flusher, http.Hijacker and Unwrap): a token that
+// [Client] refreshes during the handler sets its cookie through it, before
+// the first write. An adapter for another router must pass that writer on,
+// not the one it had before.
+//
 // A request without a session cookie costs a header scan. With one, the
 // cookie is authenticated and decrypted (or found in a small cache of
 // cookies already seen), the access token is refreshed first if it is due,
@@ -412,6 +418,26 @@ func isNavigation(r *http.Request) bool {
 		return mode == "navigate"
 	}
 	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// UserinfoURL returns where the provider named provider (an
+// [Identity.Provider]; "" for the provider of Config.Issuer) answers
+// questions about the signed-in user: its OpenID Connect userinfo endpoint,
+// or a plain OAuth 2.0 provider's user API. Call it with [Client]:
+//
+//	u := auth.User(r.Context())
+//	res, err := auth.Client(r.Context()).Get(a.UserinfoURL(u.Provider))
+//
+// It returns "" for an unknown provider or one without such an endpoint.
+func (m *Middleware) UserinfoURL(provider string) string {
+	p := m.providerByName(provider)
+	switch {
+	case p == nil:
+		return ""
+	case p.userURL != "":
+		return p.userURL
+	}
+	return p.userinfoURL
 }
 
 // Identity is a signed-in user. It comes from the verified ID token (and the

@@ -323,3 +323,13 @@ func TestRequestContextDerives(t *testing.T) {
 		t.Errorf("derived context: user %q, cancelled %v; want alice, true", got, done)
 	}
 }
+
+func TestUserinfoURL(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	if got, want := app.m.UserinfoURL(""), app.p.URL+"/userinfo"; got != want {
+		t.Errorf("UserinfoURL(\"\") = %q, want %q", got, want)
+	}
+	if got := app.m.UserinfoURL("nope"); got != "" {
+		t.Errorf("UserinfoURL(unknown) = %q, want \"\"", got)
+	}
+}

@@ -52,6 +52,14 @@ func TestTwoProviders(t *testing.T) {
 		t.Errorf("GitHub redirect_uri = %q, want %s/auth/callback/github", got, app.URL)
 	}
 
+	// Each provider's user API, for auth.Client.
+	if got, want := app.m.UserinfoURL("corp"), op.URL+"/userinfo"; got != want {
+		t.Errorf("UserinfoURL(corp) = %q, want %q", got, want)
+	}
+	if got, want := app.m.UserinfoURL("github"), gh.provider().UserURL; got != want {
+		t.Errorf("UserinfoURL(github) = %q, want %q", got, want)
+	}
+
 	// Refresh goes to the provider that signed the user in.
 	op.Advance(8*time.Hour + time.Minute)
 	for _, c := range []*http.Client{alice, octo} {

@@ -15,10 +15,8 @@ import (
 // newApp returns the application: its routes, wrapped by the middleware,
 // which serves /auth/login, /auth/callback and /auth/logout itself and puts
 // the signed-in user in every other request's context.
-//
-// With several providers, logins lists one button per provider, and
-// userinfoURLs maps each provider's name to its user API.
-func newApp(a *auth.Middleware, issuer string, logins []demo.Login, userinfoURLs map[string]string, log *slog.Logger) http.Handler {
+// With several providers, logins lists one button per provider.
+func newApp(a *auth.Middleware, issuer string, logins []demo.Login, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -26,7 +24,7 @@ func newApp(a *auth.Middleware, issuer string, logins []demo.Login, userinfoURLs
 		demo.HomePage.Execute(w, demo.Home{User: auth.User(r.Context()), Issuer: issuer, Logins: logins})
 	})
 	mux.Handle("GET /me", a.RequireLogin(http.HandlerFunc(me)))
-	mux.Handle("GET /api/userinfo", a.RequireLogin(userinfo(userinfoURLs, log)))
+	mux.Handle("GET /api/userinfo", a.RequireLogin(userinfo(a, log)))
 	return a.Handler(mux)
 }
 
@@ -44,9 +42,9 @@ func me(w http.ResponseWriter, r *http.Request) {
 // userinfo calls the userinfo endpoint of the provider that signed the
 // user in, with the user's access token, which auth.Client sends and
 // refreshes, and returns its JSON.
-func userinfo(endpoints map[string]string, log *slog.Logger) http.HandlerFunc {
+func userinfo(a *auth.Middleware, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		endpoint := endpoints[auth.User(r.Context()).Provider]
+		endpoint := a.UserinfoURL(auth.User(r.Context()).Provider)
 		res, err := auth.Client(r.Context()).Get(endpoint)
 		if err != nil {
 			status := http.StatusBadGateway

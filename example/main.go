@@ -63,7 +63,6 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		HTTPClient:   env.HTTPClient,
 		Logger:       log,
 	}
-	userinfo := map[string]string{"": env.UserinfoURL} // by provider name
 	var logins []demo.Login
 	if env.GitHubClientID != "" {
 		// A second provider: each gets /auth/login/{name} and
@@ -79,7 +78,6 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 			AuthParams:   cfg.AuthParams,
 		}, gh}
 		cfg.Issuer, cfg.ClientID, cfg.ClientSecret, cfg.Scopes, cfg.AuthParams = "", "", "", nil, nil
-		userinfo = map[string]string{demo.OIDCName: env.UserinfoURL, gh.Name: gh.UserURL}
 		logins = []demo.Login{
 			{Label: "Log in with " + issuerHost(env.Issuer), Path: "/auth/login/" + demo.OIDCName},
 			{Label: "Log in with GitHub", Path: "/auth/login/" + gh.Name},
@@ -90,7 +88,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		env.Close()
 		return nil, nil, err // bad config or discovery failed: fail at startup
 	}
-	return env, newApp(a, env.Issuer, logins, userinfo, log), nil
+	return env, newApp(a, env.Issuer, logins, log), nil
 }
 
 // issuerHost labels the OpenID Connect provider by its issuer's host.

@@ -13,7 +13,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,9 +55,6 @@ type Env struct {
 	PublicURL string
 	// RedirectURL is PublicURL + "/auth/callback".
 	RedirectURL string
-	// UserinfoURL is the provider's userinfo endpoint, from its discovery
-	// document.
-	UserinfoURL string
 	// HTTPClient reaches the provider. With the embedded provider it dials
 	// the provider's loopback listener whatever "localhost" resolves to.
 	HTTPClient *http.Client
@@ -147,10 +143,6 @@ func Start(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		return e, nil
 	}
 	e.HTTPClient = &http.Client{Timeout: 10 * time.Second}
-	if e.UserinfoURL, err = userinfoEndpoint(ctx, e.HTTPClient, e.Issuer); err != nil {
-		ln.Close()
-		return nil, err
-	}
 	return e, nil
 }
 
@@ -168,7 +160,6 @@ func (e *Env) startProvider() {
 	})
 	e.Provider = p
 	e.Issuer, e.ClientID, e.ClientSecret = p.URL, p.ClientID, p.ClientSecret
-	e.UserinfoURL = p.URL + "/userinfo"
 	e.HTTPClient = p.Client()
 	e.HTTPClient.Timeout = 10 * time.Second
 	e.Logger.Info("AUTH_ISSUER is not set: started the embedded authtest provider", "issuer", p.URL, "users", "alice, bob")
@@ -186,31 +177,6 @@ func loopbackAddr(a net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
-}
-
-// userinfoEndpoint reads the userinfo endpoint from the issuer's discovery
-// document.
-func userinfoEndpoint(ctx context.Context, c *http.Client, issuer string) (string, error) {
-	u := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return "", fmt.Errorf("AUTH_ISSUER: %w", err)
-	}
-	res, err := c.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("discover %s: %w", issuer, err)
-	}
-	defer res.Body.Close()
-	var doc struct {
-		Userinfo string `json:"userinfo_endpoint"`
-	}
-	if res.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("discover %s: status %d", issuer, res.StatusCode)
-	}
-	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil {
-		return "", fmt.Errorf("discover %s: %w", issuer, err)
-	}
-	return doc.Userinfo, nil
 }
 
 // ParseSecret decodes a cookie secret written in hex or base64 (standard

@@ -88,7 +88,7 @@ func newRouter(a *auth.Middleware, env *demo.Env, log *slog.Logger) http.Handler
 			}{u.Subject, u.Email, u.Name, u.Claims})
 		})
 		r.Get("/api/userinfo", func(w http.ResponseWriter, r *http.Request) {
-			claims, err := fetchJSON(auth.Client(r.Context()), env.UserinfoURL)
+			claims, err := fetchJSON(auth.Client(r.Context()), a.UserinfoURL(auth.User(r.Context()).Provider))
 			if err != nil {
 				log.WarnContext(r.Context(), "userinfo request failed", "error", err)
 				status := http.StatusBadGateway

@@ -93,7 +93,7 @@ func newRouter(a *auth.Middleware, env *demo.Env, log *slog.Logger) *echo.Echo {
 	}, requireLogin)
 
 	e.GET("/api/userinfo", func(c echo.Context) error {
-		claims, err := fetchJSON(auth.Client(c.Request().Context()), env.UserinfoURL)
+		claims, err := fetchJSON(auth.Client(c.Request().Context()), a.UserinfoURL(auth.User(c.Request().Context()).Provider))
 		c.Response().Header().Set("Cache-Control", "no-store")
 		if err != nil {
 			log.WarnContext(c.Request().Context(), "userinfo request failed", "error", err)

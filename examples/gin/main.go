@@ -89,7 +89,7 @@ func newRouter(a *auth.Middleware, env *demo.Env, log *slog.Logger) *gin.Engine 
 		}{u.Subject, u.Email, u.Name, u.Claims})
 	})
 	private.GET("/api/userinfo", func(c *gin.Context) {
-		claims, err := fetchJSON(auth.Client(c.Request.Context()), env.UserinfoURL)
+		claims, err := fetchJSON(auth.Client(c.Request.Context()), a.UserinfoURL(auth.User(c.Request.Context()).Provider))
 		c.Header("Cache-Control", "no-store")
 		if err != nil {
 			log.WarnContext(c.Request.Context(), "userinfo request failed", "error", err)
