@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
 	"golang.org/x/oauth2"
 )
@@ -132,6 +133,40 @@ func ExampleProvider_Login() {
 	defer app.Close()
 
 	browser := p.Login(t, app.URL+"/login", "bob")
+	res, err := browser.Get(app.URL + "/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if body, _ := io.ReadAll(res.Body); string(body) != "hello bob@example.com" {
+		t.Errorf("GET /me: got %q, want %q", body, "hello bob@example.com")
+	}
+}
+
+// The same test for an application behind the auth middleware: start the
+// provider, point auth.New at it, and Login through the middleware's own
+// login path.
+func ExampleProvider_Login_middleware() {
+	var t *testing.T // in a test: func TestMe(t *testing.T)
+
+	p := authtest.NewProvider(authtest.Config{})
+	defer p.Close()
+	app := httptest.NewServer(nil)
+	defer app.Close()
+	p.AddRedirectURI(app.URL + "/auth/callback")
+	a, err := auth.New(context.Background(), auth.Config{
+		Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
+		RedirectURL:  app.URL + "/auth/callback",
+		CookieSecret: []byte("a test secret of at least 32 bytes!"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Config.Handler = a.Handler(a.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s", auth.User(r.Context()).Email) // your handler
+	})))
+
+	browser := p.Login(t, app.URL+"/auth/login", "bob")
 	res, err := browser.Get(app.URL + "/me")
 	if err != nil {
 		t.Fatal(err)
