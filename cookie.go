@@ -373,7 +373,14 @@ type cookieJar struct {
 }
 
 func newCookieJar(name, path, domain string, secure bool, flowPath string) cookieJar {
-	j := cookieJar{name: name, flow: name + "_flow_", path: path, fpath: flowPath, domain: domain, secure: secure}
+	flow := name + "_flow_"
+	if rest, ok := strings.CutPrefix(name, "__Host-"); ok && flowPath != "/" {
+		// A __Host- cookie must have Path=/ (browsers drop it otherwise),
+		// and flow cookies live on the auth paths only: they get the
+		// __Secure- prefix, which still requires Secure.
+		flow = "__Secure-" + rest + "_flow_"
+	}
+	j := cookieJar{name: name, flow: flow, path: path, fpath: flowPath, domain: domain, secure: secure}
 	j.chunk = make([]string, maxChunks)
 	j.chunk[0] = name
 	for i := 1; i < maxChunks; i++ {

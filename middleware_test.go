@@ -268,20 +268,62 @@ func TestConfigErrors(t *testing.T) {
 func TestSecureCookiesOnHTTPS(t *testing.T) {
 	p := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(p.Close)
+	app := httptest.NewTLSServer(nil)
+	t.Cleanup(app.Close)
+	p.AddRedirectURI(app.URL + "/auth/callback")
 	m, err := auth.New(context.Background(), auth.Config{Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
-		RedirectURL: "https://app.example/auth/callback", CookieSecret: testSecret})
+		RedirectURL: app.URL + "/auth/callback", CookieSecret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := httptest.NewRecorder()
-	m.Handler(http.NotFoundHandler()).ServeHTTP(rec, httptest.NewRequest("GET", "https://app.example/auth/login", nil))
-	cks := rec.Result().Cookies()
-	if len(cks) != 1 || !cks[0].Secure || !cks[0].HttpOnly {
-		t.Fatalf("login over https set %v, want one Secure HttpOnly flow cookie", rec.Header()["Set-Cookie"])
+	app.Config.Handler = m.Handler(appRoutes(m))
+
+	// A browser that enforces the cookie prefix rules, as browsers do.
+	c := p.Browser(t, "alice")
+	c.Transport = app.Client().Transport
+	c.Jar = &prefixJar{CookieJar: c.Jar, t: t}
+	res, _ := get(t, c, app.URL+"/auth/login?next=/me")
+	for _, ck := range res.Cookies() {
+		if !strings.HasPrefix(ck.Name, "__Secure-gatehouse_flow_") || !ck.Secure || !ck.HttpOnly || ck.Path != "/auth" {
+			t.Errorf("flow cookie over https = %+v, want __Secure-gatehouse_flow_*, Secure, HttpOnly, Path=/auth", ck)
+		}
 	}
-	if !strings.HasPrefix(cks[0].Name, "__Host-gatehouse_flow_") {
-		t.Errorf("flow cookie name = %q, want the __Host- prefix", cks[0].Name)
+	res, body := get(t, c, res.Header.Get("Location"))
+	if res.StatusCode != http.StatusFound {
+		t.Fatalf("authorize: %d %s", res.StatusCode, body)
 	}
+	res, body = get(t, c, res.Header.Get("Location"))
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/me" {
+		t.Fatalf("callback over https: %d %q (%s), want 302 to /me", res.StatusCode, res.Header.Get("Location"), body)
+	}
+	s := setCookies(res)["__Host-gatehouse"]
+	if s == nil || !s.Secure || s.Path != "/" || s.Domain != "" || !s.HttpOnly {
+		t.Errorf("session cookie over https = %+v, want __Host-gatehouse, Secure, Path=/, no Domain, HttpOnly", s)
+	}
+	if res, body := get(t, c, app.URL+"/me", "Accept", "application/json"); res.StatusCode != http.StatusOK || !strings.Contains(body, `"alice"`) {
+		t.Errorf("GET /me over https: %d %s, want alice", res.StatusCode, body)
+	}
+}
+
+// prefixJar drops cookies that break the __Host- and __Secure- prefix
+// rules (RFC 6265bis 4.1.3), as browsers do, and fails the test.
+type prefixJar struct {
+	http.CookieJar
+	t *testing.T
+}
+
+func (j *prefixJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
+	var ok []*http.Cookie
+	for _, c := range cookies {
+		host := strings.HasPrefix(c.Name, "__Host-")
+		if (host || strings.HasPrefix(c.Name, "__Secure-")) && (!c.Secure || u.Scheme != "https") ||
+			host && (c.Path != "/" || c.Domain != "") {
+			j.t.Errorf("a browser drops cookie %s (Secure %v, Path %q, Domain %q)", c.Name, c.Secure, c.Path, c.Domain)
+			continue
+		}
+		ok = append(ok, c)
+	}
+	j.CookieJar.SetCookies(u, ok)
 }
 
 func TestErrorStatus(t *testing.T) {
