@@ -328,3 +328,44 @@ func unsigned(jwt string) string {
 	parts := strings.Split(jwt, ".")
 	return "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + parts[1] + "."
 }
+
+// TestBackchannelForgedTokensDoNotFloodJWKS: the endpoint takes tokens from
+// anyone; forged ones (unknown kid, bad signature) must not make the
+// middleware fetch the provider's keys once per request.
+func TestBackchannelForgedTokensDoNotFloodJWKS(t *testing.T) {
+	app, _ := newBackchannelApp(t)
+	app.login(t, "alice") // the keys are fetched once here
+	other := authtest.NewProvider(authtest.Config{})
+	t.Cleanup(other.Close)
+	jwksFetches := func() (n int) {
+		for _, r := range app.p.Requests() {
+			if r.Endpoint == "jwks" {
+				n++
+			}
+		}
+		return n
+	}
+	before := jwksFetches()
+	for i := 0; i < 30; i++ {
+		forged := other.LogoutToken(map[string]any{"sub": "alice", "iss": app.p.URL, "aud": app.p.ClientID}) // unknown kid
+		if i%2 == 1 {
+			forged = corruptSignature(app.p.LogoutToken(map[string]any{"sub": "alice"})) // known kid
+		}
+		if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {forged}}); res.StatusCode != http.StatusBadRequest {
+			t.Fatalf("forged logout token %d: status %d, want 400", i, res.StatusCode)
+		}
+	}
+	if n := jwksFetches() - before; n > 4 {
+		t.Errorf("30 forged logout tokens made %d JWKS fetches, want at most 4", n)
+	}
+	// A genuine token still works, and after a while a rotated key is
+	// found again.
+	if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {app.p.LogoutToken(map[string]any{"sub": "alice"})}}); res.StatusCode != http.StatusOK {
+		t.Errorf("genuine logout token after the flood: status %d, want 200", res.StatusCode)
+	}
+	app.p.RotateKey(false)
+	app.p.Advance(time.Minute)
+	if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {app.p.LogoutToken(map[string]any{"sub": "bob"})}}); res.StatusCode != http.StatusOK {
+		t.Errorf("logout token signed with a rotated key: status %d, want 200", res.StatusCode)
+	}
+}

@@ -337,3 +337,16 @@ func TestLoginMethodNotAllowed(t *testing.T) {
 		}
 	}
 }
+
+// TestIDTokenWithoutKid: a token without kid names no key; it is accepted
+// only when the provider publishes a single signing key.
+func TestIDTokenWithoutKid(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	app.p.RotateKey(true) // two keys in the JWKS now
+	c := newBrowser(t, app.p, "alice")
+	callback := app.startLogin(t, c, "/me")
+	app.p.FailNext(authtest.Fault{IDTokenSigning: "no-kid"})
+	if res, body := get(t, c, callback); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("callback with a kid-less ID token and two provider keys: %d %q, want 401", res.StatusCode, body)
+	}
+}

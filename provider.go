@@ -139,7 +139,8 @@ type provider struct {
 	remote        *oidc.Provider        // nil for plain OAuth 2.0
 	verifier      *oidc.IDTokenVerifier // nil for plain OAuth 2.0
 	userinfoURL   string
-	userURL       string // plain OAuth 2.0 user API
+	userURL       string  // plain OAuth 2.0 user API
+	keys          *keySet // nil for plain OAuth 2.0
 	mapUser       func(json.RawMessage) (map[string]any, error)
 	endSessionURL string
 	revocationURL string
@@ -377,10 +378,11 @@ func (m *Middleware) discover(ctx context.Context, p *provider, issuer string) e
 	p.revocationURL = extra.Revocation
 	p.issParam = extra.IssParam
 	p.oauth.Endpoint = endpoint
-	// The key set fetches keys with our client; an unknown kid refetches
-	// them, so a provider's key rotation needs nothing from us.
-	keyCtx := oidc.ClientContext(context.Background(), m.client)
-	p.verifier = oidc.NewVerifier(iss, oidc.NewRemoteKeySet(keyCtx, extra.JWKS), &oidc.Config{
+	// The key set fetches keys with our client; an unknown kid fetches
+	// them again (within limits), so a provider's key rotation needs
+	// nothing from us.
+	p.keys = newKeySet(extra.JWKS, m.client, func() time.Time { return m.now() }, algs)
+	p.verifier = oidc.NewVerifier(iss, p.keys, &oidc.Config{
 		ClientID:             p.clientID,
 		SupportedSigningAlgs: algs,
 		SkipIssuerCheck:      selfCheck,

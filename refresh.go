@@ -143,24 +143,9 @@ func (m *Middleware) doRefresh(ctx context.Context, ss *sessionState) (*sessionS
 	// A plain OAuth 2.0 provider has no verifier: any id_token it might
 	// send is not OpenID Connect, and the identity stays as it is.
 	if raw, _ := tok.Extra("id_token").(string); raw != "" && p.verifier != nil {
-		// OpenID Connect Core 12.2: verified as at login (but for the
-		// nonce), with the same iss, sub and aud as the original.
-		idt, payload, err := m.verifyIDToken(ctx, p, raw, "")
-		if err != nil {
-			return nil, fmt.Errorf("%w: refreshed ID token: %w", ErrSessionEnded, err)
+		if err := m.refreshedIDToken(ctx, p, ss, raw, &s); err != nil {
+			return nil, err
 		}
-		var orig struct {
-			Iss string       `json:"iss"`
-			Sub string       `json:"sub"`
-			Aud oidcAudience `json:"aud"`
-		}
-		if err := ss.user.DecodeClaims(&orig); err != nil {
-			return nil, fmt.Errorf("%w: original claims: %w", ErrSessionEnded, err)
-		}
-		if idt.Issuer != orig.Iss || idt.Subject != orig.Sub || !sameSet(idt.Audience, orig.Aud) {
-			return nil, fmt.Errorf("%w: refreshed ID token names another user or audience", ErrSessionEnded)
-		}
-		s.idToken, s.payload = raw, payload
 	}
 	s.payload = nil // save decodes it back from the stored bytes
 	ns, err := m.save(ctx, &s, ss.id)
@@ -185,6 +170,37 @@ type RefreshLocker interface {
 	// its holder dies). It returns the function that releases it. An
 	// error means the lock could not be taken.
 	LockRefresh(ctx context.Context, id string, ttl time.Duration) (unlock func(), err error)
+}
+
+// refreshedIDToken checks the ID token of a refresh response as at login
+// (but for the nonce), with the same iss, sub and aud as the original
+// (OpenID Connect Core 12.2), and puts it in s. A token that fails ends
+// the session. When the provider's keys cannot be fetched, the new access
+// and refresh tokens, which came straight from the token endpoint, are
+// still kept (a rotated refresh token must not be lost), but the unverified
+// ID token is not: s keeps the previous one and its identity.
+func (m *Middleware) refreshedIDToken(ctx context.Context, p *provider, ss *sessionState, raw string, s *session) error {
+	idt, payload, err := m.verifyIDToken(ctx, p, raw, "")
+	if err != nil {
+		if p.keys != nil && p.keys.fetchFailing() {
+			m.log.WarnContext(ctx, "auth: provider keys unavailable; refreshed ID token not used, identity kept", sessionAttrs(ss), "error", err)
+			return nil
+		}
+		return fmt.Errorf("%w: refreshed ID token: %w", ErrSessionEnded, err)
+	}
+	var orig struct {
+		Iss string       `json:"iss"`
+		Sub string       `json:"sub"`
+		Aud oidcAudience `json:"aud"`
+	}
+	if err := ss.user.DecodeClaims(&orig); err != nil {
+		return fmt.Errorf("%w: original claims: %w", ErrSessionEnded, err)
+	}
+	if idt.Issuer != orig.Iss || idt.Subject != orig.Sub || !sameSet(idt.Audience, orig.Aud) {
+		return fmt.Errorf("%w: refreshed ID token names another user or audience", ErrSessionEnded)
+	}
+	s.idToken, s.payload = raw, payload
+	return nil
 }
 
 // oidcAudience decodes "aud", a string or an array of strings.

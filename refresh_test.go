@@ -311,3 +311,31 @@ func TestSessionLifetime(t *testing.T) {
 		t.Errorf("GET /me past the session lifetime: status = %d, want 401", status)
 	}
 }
+
+// TestRefreshWhileKeysUnavailable: the refreshed ID token is signed with a
+// new key and the provider's JWKS cannot be fetched; the new tokens are
+// kept (the old refresh token was rotated away), the identity stays.
+func TestRefreshWhileKeysUnavailable(t *testing.T) {
+	app := newTestApp(t, authtest.Config{Rotation: authtest.Rotate}, nil)
+	c := app.login(t, "alice")
+	_, before := get(t, c, app.URL+"/token")
+	app.p.RotateKey(false)
+	app.p.Advance(2 * time.Hour)
+	app.p.FailNext(authtest.Fault{JWKSStatus: http.StatusServiceUnavailable})
+	res, after := get(t, c, app.URL+"/token")
+	if res.StatusCode != http.StatusOK || after == before {
+		t.Fatalf("GET /token while the JWKS is down: %d %q, want 200 with a new token", res.StatusCode, after)
+	}
+	if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "alice" {
+		t.Errorf("GET /me: %d %+v, want alice still signed in", status, u)
+	}
+	// The next refresh, with the keys back, verifies its ID token.
+	app.p.Advance(2 * time.Hour)
+	app.p.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["name"] = "Alice Back" }})
+	if _, u := app.me(t, c); u == nil || u.Name != "Alice Back" {
+		t.Errorf("user after the keys are back = %+v, want the refreshed name", u)
+	}
+	if n := app.p.Grants("refresh_token"); n != 2 {
+		t.Errorf("refresh_token grants = %d, want 2", n)
+	}
+}

@@ -135,6 +135,11 @@ func (p *Provider) RotateKey(keepOld bool) {
 func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 	var set jose.JSONWebKeySet
 	p.mu.Lock()
+	if f := p.faults.jwks.pop(); f.JWKSStatus != 0 {
+		p.mu.Unlock()
+		writeJSON(w, f.JWKSStatus, map[string]string{"error": "server_error", "error_description": "authtest: injected fault"})
+		return
+	}
 	for _, k := range p.keys {
 		set.Keys = append(set.Keys, k.public())
 	}

@@ -220,6 +220,18 @@ func TestFaults(t *testing.T) {
 				}
 			}
 		}},
+		{"JWKSStatus", []authtest.Fault{{JWKSStatus: 503}}, func(t *testing.T, p *authtest.Provider) {
+			for _, want := range []int{503, 200} {
+				res, err := p.Client().Get(p.URL + "/jwks")
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				if res.StatusCode != want {
+					t.Errorf("GET /jwks: status %d, want %d", res.StatusCode, want)
+				}
+			}
+		}},
 		{"UserinfoStatus", []authtest.Fault{{UserinfoStatus: 500}, {UserinfoStatus: 401}}, func(t *testing.T, p *authtest.Provider) {
 			tr := login(t, p, "alice")
 			for _, want := range []int{500, 401, 200} {

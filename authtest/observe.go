@@ -93,11 +93,11 @@ func (p *Provider) Reset() {
 	p.revocations = 0
 }
 
-// Fault is a misbehaviour for [Provider.FailNext]. It has three
+// Fault is a misbehaviour for [Provider.FailNext]. It has four
 // independent parts, each applying to the next response of its kind:
 // the token fields to the next token endpoint request, the IDToken
-// fields to the next ID token issued, and the Userinfo fields to the next
-// userinfo request.
+// fields to the next ID token issued, the Userinfo fields to the next
+// userinfo request, and JWKSStatus to the next JWKS request.
 type Fault struct {
 	// TokenStatus makes the token endpoint answer with this status and
 	// a JSON error body, or TokenBody if set, instead of doing its work.
@@ -127,6 +127,10 @@ type Fault struct {
 	// UserinfoStatus makes the next userinfo response have this status:
 	// 401 with WWW-Authenticate, anything else with a JSON error body.
 	UserinfoStatus int
+
+	// JWKSStatus makes the next JWKS response have this status, with a
+	// JSON error body: the provider's keys are unavailable.
+	JWKSStatus int
 }
 
 // FailNext queues f. Several calls apply to successive responses, in
@@ -149,11 +153,14 @@ func (p *Provider) FailNext(f Fault) {
 	if f.UserinfoClaims != nil || f.UserinfoStatus != 0 {
 		p.faults.userinfo = append(p.faults.userinfo, Fault{UserinfoClaims: f.UserinfoClaims, UserinfoStatus: f.UserinfoStatus})
 	}
+	if f.JWKSStatus != 0 {
+		p.faults.jwks = append(p.faults.jwks, Fault{JWKSStatus: f.JWKSStatus})
+	}
 }
 
 // faults are the queued faults, by the response they apply to.
 type faults struct {
-	token, idToken, userinfo faultQueue
+	token, idToken, userinfo, jwks faultQueue
 }
 
 type faultQueue []Fault
