@@ -419,7 +419,12 @@ func (j *cookieJar) writeSession(w http.ResponseWriter, r *http.Request, value s
 	if len(value) <= size {
 		parts = []string{value}
 	} else {
-		n := (len(value) + 2 + size - 1) / size // the count prefix takes two bytes or three
+		// The count prefix ("n.") is part of the value: two bytes, or
+		// three from ten chunks on, which may take one more chunk.
+		n := 2
+		for (len(value)+len(strconv.Itoa(n))+1+size-1)/size > n {
+			n++
+		}
 		if n >= maxChunks {
 			return fmt.Errorf("auth: session of %d bytes exceeds %d cookies; use a server-side Store", len(value), maxChunks)
 		}

@@ -87,6 +87,13 @@ func (m *Middleware) login(w http.ResponseWriter, r *http.Request, p *provider) 
 	m.pruneFlows(w, r, now)
 	name := m.flowCookieName(f.State)
 	v, err := securecookie.EncodeMulti(name, &f, m.flowCodecs...)
+	if err == nil && len(name)+len(v) > maxCookieBytes-100 {
+		// A return path long (or escaped) enough to push the flow cookie
+		// past what browsers keep would make the login fail: go home
+		// instead.
+		f.Next = "/"
+		v, err = securecookie.EncodeMulti(name, &f, m.flowCodecs...)
+	}
 	if err != nil {
 		m.fail(w, r, "login", fmt.Errorf("auth: encode flow cookie: %w", err))
 		return
@@ -333,7 +340,21 @@ func (m *Middleware) logout(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, r, "logout", fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method))
 		return
 	}
+	if r.Method != http.MethodPost && crossSite(r) {
+		// A link on another site must not sign the user out (here and,
+		// through RP-initiated logout, at the provider): ask first. The
+		// POST it leads to is same-site; a cross-site POST carries no
+		// SameSite=Lax session cookie, so it cannot end a session.
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("X-Content-Type-Options", "nosniff")
+		_ = logoutPage.Execute(w, m.logoutPath)
+		return
+	}
 	ss, err := m.peek(r)
+	if err == nil {
+		err = m.endSession(w, r, ss)
+	}
 	if err != nil {
 		// Clearing the cookie now would leave the stored session alive,
 		// and a copy of the cookie with it: keep both, ask to retry.
@@ -341,7 +362,6 @@ func (m *Middleware) logout(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, r, "logout", err)
 		return
 	}
-	m.endSession(w, r, ss)
 	target := m.postLogout
 	if ss != nil {
 		s := ss.full()
@@ -363,6 +383,24 @@ func (m *Middleware) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
+
+// crossSite reports whether the browser says the request comes from
+// another site (Sec-Fetch-Site, which all current browsers send).
+func crossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	}
+	return false
+}
+
+// logoutPage asks a user who followed a link from another site to confirm.
+var logoutPage = template.Must(template.New("logout").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign out</title></head><body>
+<form method="post" action="{{.}}"><p>Sign out of this site?</p><button type="submit">Sign out</button></form>
+</body></html>
+`))
 
 // revoke revokes the session's refresh token (or, without one, its access
 // token) at the provider's revocation endpoint: best effort, bounded by a

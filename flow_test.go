@@ -310,6 +310,9 @@ func TestUserinfo(t *testing.T) {
 		if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "alice" {
 			t.Errorf("GET /me: %d %+v, want alice", status, u)
 		}
+		if logs := app.logs.String(); !strings.Contains(logs, "userinfo request failed") || !strings.Contains(logs, "500") {
+			t.Errorf("log = %q, want the userinfo failure with its status", logs)
+		}
 	})
 }
 
@@ -348,5 +351,25 @@ func TestIDTokenWithoutKid(t *testing.T) {
 	app.p.FailNext(authtest.Fault{IDTokenSigning: "no-kid"})
 	if res, body := get(t, c, callback); res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("callback with a kid-less ID token and two provider keys: %d %q, want 401", res.StatusCode, body)
+	}
+}
+
+// TestLongReturnPath: a return path that would make the flow cookie too
+// large for a browser is dropped (the login goes home), not the login.
+func TestLongReturnPath(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	for _, next := range []string{"/" + strings.Repeat("a", 2047), "/search?q=" + strings.Repeat("&", 700)} {
+		c := newBrowser(t, app.p, "alice")
+		res, _ := get(t, c, app.URL+"/auth/login?next="+url.QueryEscape(next))
+		for _, line := range res.Header["Set-Cookie"] {
+			if len(line) >= 4096 {
+				t.Errorf("login with a %d-byte next: Set-Cookie of %d bytes, want < 4096", len(next), len(line))
+			}
+		}
+		res, _ = get(t, c, res.Header.Get("Location"))
+		res, body := get(t, c, res.Header.Get("Location"))
+		if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/" {
+			t.Errorf("callback after a login with a %d-byte next: %d to %q (%s), want 302 to /", len(next), res.StatusCode, res.Header.Get("Location"), body)
+		}
 	}
 }

@@ -192,8 +192,10 @@ func (m *Middleware) configure(cfg Config) error {
 	secure := ru.Scheme == "https"
 	m.origin = ru.Scheme + "://" + ru.Host
 	m.callbackPath = ru.EscapedPath()
-	if m.callbackPath == "" {
-		m.callbackPath = "/"
+	if m.callbackPath == "" || m.callbackPath == "/" {
+		// The callback path is the middleware's: at / it would take the
+		// application's home page.
+		return fmt.Errorf("auth: Config.RedirectURL needs a path of its own, such as /auth/callback, got %q", cfg.RedirectURL)
 	}
 
 	secrets := append([][]byte{cfg.CookieSecret}, cfg.PreviousCookieSecrets...)

@@ -245,6 +245,7 @@ func TestConfigErrors(t *testing.T) {
 		{"no issuer", func(c *auth.Config) { c.Issuer = "" }, "Issuer is required"},
 		{"no client", func(c *auth.Config) { c.ClientID = "" }, "ClientID is required"},
 		{"relative redirect", func(c *auth.Config) { c.RedirectURL = "/auth/callback" }, "RedirectURL"},
+		{"redirect to the root", func(c *auth.Config) { c.RedirectURL = "http://127.0.0.1:1/" }, "path of its own"},
 		{"same paths", func(c *auth.Config) { c.LoginPath = "/auth/callback" }, "must differ"},
 		{"foreign post-logout", func(c *auth.Config) { c.PostLogoutURL = "https://evil.example/" }, "PostLogoutURL"},
 		{"reserved auth param", func(c *auth.Config) { c.AuthParams = map[string]string{"nonce": "x"} }, "nonce"},
@@ -373,5 +374,32 @@ func TestUserinfoURL(t *testing.T) {
 	}
 	if got := app.m.UserinfoURL("nope"); got != "" {
 		t.Errorf("UserinfoURL(unknown) = %q, want \"\"", got)
+	}
+}
+
+// TestLogoutFromAnotherSite: a cross-site link to logout does not sign the
+// user out; it shows a confirmation whose same-site POST does.
+func TestLogoutFromAnotherSite(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := app.login(t, "alice")
+	res, body := get(t, c, app.URL+"/auth/logout", "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate")
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `method="post"`) || len(res.Header["Set-Cookie"]) != 0 {
+		t.Errorf("cross-site GET /auth/logout: %d, Set-Cookie %v, body %q; want 200 with a POST form and no cookie change", res.StatusCode, res.Header["Set-Cookie"], body)
+	}
+	if status, _ := app.me(t, c); status != http.StatusOK {
+		t.Errorf("GET /me after a cross-site logout link: status %d, want 200 (still signed in)", status)
+	}
+	req, _ := http.NewRequest("POST", app.URL+"/auth/logout", nil)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Errorf("POST /auth/logout: status %d, want 303", res.StatusCode)
+	}
+	if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+		t.Errorf("GET /me after logout: status %d, want 401", status)
 	}
 }

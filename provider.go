@@ -452,7 +452,9 @@ func (m *Middleware) userinfoExtra(ctx context.Context, p *provider, tok *oauth2
 	ctx = oidc.ClientContext(ctx, m.client)
 	ui, err := p.remote.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 	if err != nil {
-		m.log.WarnContext(ctx, "auth: userinfo request failed; using ID token claims only", "error", errors.Unwrap(err))
+		// go-oidc's message holds the status and the start of the body:
+		// no token, but keep it short.
+		m.log.WarnContext(ctx, "auth: userinfo request failed; using ID token claims only", "error", truncate(err.Error(), 200))
 		return nil
 	}
 	if ui.Subject != sub {

@@ -346,9 +346,30 @@ func (st *reqState) httpClient() *http.Client {
 		if base == nil {
 			base = http.DefaultTransport
 		}
-		st.client = &http.Client{Transport: &bearerTransport{st: st, base: base}, Timeout: st.m.client.Timeout}
+		st.client = &http.Client{
+			Transport:     &bearerTransport{st: st, base: base},
+			Timeout:       st.m.client.Timeout,
+			CheckRedirect: st.m.checkRedirect,
+		}
 	}
 	return st.client
+}
+
+// checkRedirect stops Client at a redirect to another origin: the
+// transport adds the token to every request it sends, so following would
+// hand the user's token to whatever host the redirect names. The redirect
+// response is returned to the caller instead.
+func (m *Middleware) checkRedirect(req *http.Request, via []*http.Request) error {
+	if first := via[0].URL; req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
+		return http.ErrUseLastResponse
+	}
+	if m.client.CheckRedirect != nil {
+		return m.client.CheckRedirect(req, via)
+	}
+	if len(via) >= 10 {
+		return errors.New("auth: stopped after 10 redirects")
+	}
+	return nil
 }
 
 // bearerTransport sends the session's access token, refreshing it first

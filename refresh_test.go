@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -337,5 +338,46 @@ func TestRefreshWhileKeysUnavailable(t *testing.T) {
 	}
 	if n := app.p.Grants("refresh_token"); n != 2 {
 		t.Errorf("refresh_token grants = %d, want 2", n)
+	}
+}
+
+// TestClientKeepsTokenOnItsHost: Client follows a redirect on the same
+// host, but returns a redirect to another host instead of sending the
+// token there.
+func TestClientKeepsTokenOnItsHost(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := app.login(t, "alice")
+	var leaked, followed string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { leaked = r.Header.Get("Authorization") }))
+	t.Cleanup(other.Close)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/moved":
+			http.Redirect(w, r, "/here", http.StatusFound)
+		case "/here":
+			followed = r.Header.Get("Authorization")
+		case "/away":
+			http.Redirect(w, r, other.URL+"/steal", http.StatusFound)
+		}
+	}))
+	t.Cleanup(api.Close)
+	statuses := map[string]int{}
+	app.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, path := range []string{"/moved", "/away"} {
+			res, err := auth.Client(r.Context()).Get(api.URL + path)
+			if err != nil {
+				t.Errorf("Client().Get(%s): %v", path, err)
+				continue
+			}
+			res.Body.Close()
+			statuses[path] = res.StatusCode
+		}
+	}))
+	get(t, c, app.URL+"/x")
+	if followed == "" || statuses["/moved"] != http.StatusOK {
+		t.Errorf("same-host redirect: status %d, Authorization %q; want followed with the token", statuses["/moved"], followed)
+	}
+	if leaked != "" || statuses["/away"] != http.StatusFound {
+		t.Errorf("cross-host redirect: status %d, other host got Authorization %q; want the 302 back and no token sent", statuses["/away"], leaked)
 	}
 }

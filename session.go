@@ -131,7 +131,7 @@ func (m *Middleware) load(w http.ResponseWriter, r *http.Request) *reqState {
 			return nil
 		}
 		if !now.Before(ss.end) {
-			m.endSession(w, r, ss)
+			_ = m.endSession(w, r, ss) // a failed delete is retried by the next request
 			return nil
 		}
 		m.cache.put(ss, now)
@@ -140,7 +140,7 @@ func (m *Middleware) load(w http.ResponseWriter, r *http.Request) *reqState {
 		ns, err := m.refresh(r.Context(), ss)
 		switch {
 		case errors.Is(err, ErrSessionEnded):
-			m.endSession(w, r, ss)
+			_ = m.endSession(w, r, ss) // a failed delete is retried by the next request
 			return nil
 		case err == nil && ns != ss:
 			if err := m.writeCookie(w, r, ns); err != nil {
@@ -258,17 +258,22 @@ func (m *Middleware) writeCookie(w http.ResponseWriter, r *http.Request, ss *ses
 
 // endSession clears the session cookies, forgets the cached state and
 // deletes the session from the Store.
-func (m *Middleware) endSession(w http.ResponseWriter, r *http.Request, ss *sessionState) {
-	m.jar.clearSession(w, r)
-	if ss == nil {
-		return
-	}
-	m.cache.remove(ss)
-	if m.store != nil && ss.id != "" {
-		if err := m.store.Delete(r.Context(), ss.id); err != nil {
-			m.log.ErrorContext(r.Context(), "auth: delete stored session", "error", err)
+// A Store that fails to delete is logged and reported (wrapping
+// ErrStoreUnavailable), and the cookie is then kept: a cleared cookie in
+// front of a live stored session would make logout look done when a copy
+// of the cookie still works.
+func (m *Middleware) endSession(w http.ResponseWriter, r *http.Request, ss *sessionState) error {
+	if ss != nil {
+		m.cache.remove(ss)
+		if m.store != nil && ss.id != "" {
+			if err := m.store.Delete(r.Context(), ss.id); err != nil {
+				m.log.ErrorContext(r.Context(), "auth: delete stored session", "error", err)
+				return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+			}
 		}
 	}
+	m.jar.clearSession(w, r)
+	return nil
 }
 
 func newID() string {

@@ -18,12 +18,13 @@ import (
 // shared store offers (deletion by user and by sid, a refresh lock), and
 // a switch that makes it fail like an unreachable server.
 type memStore struct {
-	mu       sync.Mutex
-	sessions map[string]memSession
-	locks    map[string]chan struct{}
-	down     bool
-	saveDown bool // only Save fails
-	saves    int
+	mu         sync.Mutex
+	sessions   map[string]memSession
+	locks      map[string]chan struct{}
+	down       bool
+	saveDown   bool // only Save fails
+	deleteDown bool // only Delete fails
+	saves      int
 }
 
 type memSession struct {
@@ -73,7 +74,7 @@ func (s *memStore) Save(_ context.Context, id string, data []byte, info auth.Ses
 func (s *memStore) Delete(_ context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.down {
+	if s.down || s.deleteDown {
 		return errStoreDown
 	}
 	delete(s.sessions, id)
@@ -299,5 +300,29 @@ func TestStoreSaveFailsAfterRefresh(t *testing.T) {
 	}
 	if !strings.Contains(app.logs.String(), "not stored") {
 		t.Errorf("the failed save was not logged")
+	}
+}
+
+// TestStoreLogoutWhenDeleteFails: logout that cannot delete the stored
+// session keeps the cookie and says so, rather than pretend.
+func TestStoreLogoutWhenDeleteFails(t *testing.T) {
+	store := newMemStore()
+	app := newStoreApp(t, store, authtest.Config{})
+	c := app.login(t, "alice")
+	stolen := app.cloneBrowser(t, c)
+	store.mu.Lock()
+	store.deleteDown = true
+	store.mu.Unlock()
+	if res, _ := get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusServiceUnavailable || len(res.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("logout when Delete fails: status %d, Set-Cookie %q; want 503 and the cookie kept", res.StatusCode, res.Header.Values("Set-Cookie"))
+	}
+	store.mu.Lock()
+	store.deleteDown = false
+	store.mu.Unlock()
+	if res, _ := get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("logout retried: status %d, want 303", res.StatusCode)
+	}
+	if status, _ := app.me(t, stolen); status != http.StatusUnauthorized {
+		t.Errorf("copy of the cookie after logout: status %d, want 401", status)
 	}
 }
