@@ -57,9 +57,9 @@ type ReplayGuard interface {
 // EndSessions ends every session of the user sub signed in by provider
 // (its [Provider.Name]; "" for the provider of Config.Issuer), on every
 // instance sharing the Store: "log out everywhere". Their cookies no
-// longer work from the next request on; a request in progress keeps its
-// user, so a handler calling it for the current user should then send the
-// browser to LogoutPath. It returns how many sessions it ended.
+// longer work from the next request on (which finds the ID unknown, is
+// anonymous and clears the cookie); a request in progress keeps its user.
+// It returns how many sessions it ended.
 //
 // It needs a Config.Store that implements [SubjectDeleter]; with any other
 // Store, or with sessions in cookies, it returns an error wrapping

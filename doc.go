@@ -26,9 +26,10 @@
 // [Middleware.Handler] serves these paths and passes every other request
 // to the application:
 //
-//	GET  /auth/login[?next=/path]   start a login; next is a same-origin path to return to
-//	GET  /auth/callback             the provider's redirect back (the path of Config.RedirectURL)
-//	GET, POST /auth/logout          end the session, then the provider's logout if it has one
+//	GET, POST /auth/login[?next=/path]  start a login; next is a same-origin path to return to
+//	GET       /auth/callback            the provider's redirect back (the path of Config.RedirectURL)
+//	POST, GET /auth/logout              end the session, then the provider's logout if it has one
+//	                                    (a GET from another site gets a confirmation form)
 //
 // With several providers in [Config.Providers], each has its own
 // /auth/login/{name} and /auth/callback/{name}. With a server-side [Store],
@@ -55,8 +56,10 @@
 // the ID token, so nothing is stored twice. It is sealed with
 // gorilla/securecookie: AES-256-CTR and HMAC-SHA256, with keys derived
 // from [Config.CookieSecret] by HKDF. The cookie is HttpOnly, SameSite=Lax,
-// Secure when RedirectURL is https (then also named with the __Host-
-// prefix), and expires with the session. A session larger than one cookie
+// Secure when RedirectURL is https, and expires with the session. Over
+// https with the default name, path and domain it is named with the
+// __Host- prefix (and flow cookies with __Secure-), so the browser binds it
+// to this exact origin. A session larger than one cookie
 // is split over numbered cookies (name.1, name.2...). A cookie that does
 // not decode (tampered, sealed with an unknown secret, expired) makes the
 // request anonymous and is deleted. Rotate secrets with
@@ -83,5 +86,7 @@
 // session cookie seen before is found in a bounded in-memory cache and
 // compared in constant time; a new one is authenticated, decrypted and
 // decoded once. The ID token's signature is checked when the token is
-// received, not on every request.
+// received, not on every request. Sessions in a [Store] are not cached (so
+// that ending one takes effect at once): each signed-in request reads the
+// Store. README.md has the measured numbers.
 package auth

@@ -18,7 +18,7 @@ import (
 )
 
 // Config configures a [Middleware]. The zero value of every optional field
-// is the safe default; anything that weakens security is named Insecure...
+// is the safe default: no setting turns a security check off.
 // [New] copies what it needs: changing a Config after New has no effect.
 type Config struct {
 	// Issuer is the OpenID Connect issuer URL, e.g. "https://accounts.google.com".
@@ -72,21 +72,26 @@ type Config struct {
 	// LoginPath starts a login. It accepts ?next=/path to return to after
 	// login (same-origin paths only). Default "/auth/login".
 	LoginPath string
-	// LogoutPath ends the session (GET or POST). Default "/auth/logout".
+	// LogoutPath ends the session (POST, or GET from this site: a GET
+	// from another site gets a confirmation form). Default "/auth/logout".
 	LogoutPath string
 	// PostLogoutURL is where the browser lands after logout: a path on this
 	// site or an absolute URL on the RedirectURL's origin. Default "/".
+	// With a provider that offers RP-initiated logout it is sent as
+	// post_logout_redirect_uri (made absolute), so register it there.
 	PostLogoutURL string
 
-	// HTTPClient makes every request to the provider. Default: a client
+	// HTTPClient makes every request to the provider. Its Transport and
+	// Timeout also serve the clients [Client] returns. Default: a client
 	// with a 10 s timeout.
 	HTTPClient *http.Client
 	// Logger receives the middleware's log records. Default slog.Default().
 	// No record ever contains a token, code, cookie value or secret.
 	Logger *slog.Logger
 	// OnLogin runs after the provider's answer is verified and before the
-	// session is written. Returning an error refuses the login (403); the
-	// error is logged, not shown.
+	// session cookie is written (with a Store, the stored session is
+	// deleted again if OnLogin refuses). Returning an error refuses the
+	// login (403); the error is logged, not shown.
 	OnLogin func(ctx context.Context, u *Identity, t *oauth2.Token) error
 	// ErrorHandler writes the response when login, callback or logout
 	// fails. Default: a short plain-text page, or JSON for API callers,
@@ -110,7 +115,9 @@ type Config struct {
 	RefreshLeeway time.Duration
 	// RefreshGrace is how long requests that still carry the cookie from
 	// before a refresh get the refreshed token without a second grant.
-	// Default 30 s.
+	// The grace cache is in memory: it bridges requests to the same
+	// process (with a Store that implements [RefreshLocker], every process
+	// reads the refreshed session instead). Default 30 s; negative: none.
 	RefreshGrace time.Duration
 
 	// Store keeps sessions on the server; the cookie then holds only a
@@ -122,8 +129,9 @@ type Config struct {
 	// register its absolute URL as the client's backchannel_logout_uri
 	// at the provider. A valid logout token ends the sessions of its sid
 	// (or, without one, of its sub); see [SIDDeleter]. It needs a Store
-	// that implements SIDDeleter and SubjectDeleter: New fails without
-	// one. Default "": not mounted.
+	// that implements SIDDeleter and SubjectDeleter, and an OpenID Connect
+	// provider with a fixed issuer (not Microsoft's common or
+	// organizations): New fails without them. Default "": not mounted.
 	BackchannelLogoutPath string
 }
 
@@ -385,8 +393,10 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 // ones away: a browser navigation (Sec-Fetch-Mode: navigate, or without that
 // header a GET or HEAD that accepts text/html) is redirected to login and
 // comes back to the same path afterwards; anything else gets 401 with a
-// small JSON body and a WWW-Authenticate header. It must run inside
-// [Middleware.Handler]. Use it per route or for a whole router.
+// small JSON body and a WWW-Authenticate header. When the session [Store]
+// cannot answer, it responds 503 with Retry-After instead, and the user's
+// cookie is kept. It must run inside [Middleware.Handler]. Use it per
+// route or for a whole router.
 func (m *Middleware) RequireLogin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if User(r.Context()) != nil {
@@ -499,8 +509,12 @@ func Token(ctx context.Context) *oauth2.Token {
 // Client returns an *http.Client that sends the session's access token and
 // refreshes it when it expires; a refreshed token is saved in the session
 // cookie if the response headers have not been written yet (otherwise the
-// next request picks it up). It never returns nil: for an anonymous request
-// its requests fail with [ErrNoSession].
+// grace cache hands it to this process's requests for Config.RefreshGrace,
+// and a Store keeps it for every process). It uses Config.HTTPClient's
+// Transport and Timeout, and does not follow a redirect to another origin
+// (which would receive the token): it returns that response instead. It
+// never returns nil: for an anonymous request its requests fail with
+// [ErrNoSession].
 func Client(ctx context.Context) *http.Client {
 	if st, ok := ctx.Value(ctxKey{}).(*reqState); ok {
 		return st.httpClient()
@@ -549,15 +563,23 @@ func (e *ProviderError) Error() string {
 }
 
 // ErrorStatus returns the HTTP status that suits err: 400 for malformed
-// requests and unknown logins, 401 for tokens that failed verification, 403
-// for refused logins and denied consent, 502 for provider failures, 503
+// requests, unknown logins and the provider's complaints about the request
+// (a [ProviderError] such as invalid_grant for a used code), 401 for tokens
+// that failed verification and for ErrNoSession and ErrSessionEnded, 403
+// for refused logins and denied consent (access_denied), 502 for provider
+// failures, including a provider refusing this client (invalid_client,
+// unauthorized_client: a configuration error the user cannot fix), 503
 // when the session Store is unreachable and 500 for anything else.
 func ErrorStatus(err error) int {
 	var pe *ProviderError
 	switch {
 	case errors.As(err, &pe):
-		if pe.Code == "access_denied" {
+		switch pe.Code {
+		case "access_denied":
 			return http.StatusForbidden
+		case "invalid_client", "unauthorized_client", "unsupported_grant_type", "unsupported_response_type",
+			"server_error", "temporarily_unavailable":
+			return http.StatusBadGateway
 		}
 		return http.StatusBadRequest
 	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrLoginState):

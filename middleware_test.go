@@ -334,7 +334,10 @@ func TestErrorStatus(t *testing.T) {
 	}{
 		{auth.ErrLoginState, 400},
 		{&auth.ProviderError{Code: "access_denied"}, 403},
-		{&auth.ProviderError{Code: "server_error"}, 400},
+		{&auth.ProviderError{Code: "server_error"}, 502},
+		{&auth.ProviderError{Code: "invalid_client"}, 502},
+		{&auth.ProviderError{Code: "invalid_grant"}, 400},
+		{auth.ErrStoreUnavailable, 503},
 		{auth.ErrTokenInvalid, 401},
 		{auth.ErrLoginRefused, 403},
 		{auth.ErrProviderUnavailable, 502},
