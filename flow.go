@@ -348,7 +348,10 @@ func (m *Middleware) logout(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		h.Set("X-Content-Type-Options", "nosniff")
-		_ = logoutPage.Execute(w, m.logoutPath)
+		h.Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
+		if r.Method != http.MethodHead {
+			_ = logoutPage.Execute(w, m.logoutPath)
+		}
 		return
 	}
 	ss, err := m.peek(r)
