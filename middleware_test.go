@@ -406,3 +406,43 @@ func TestLogoutFromAnotherSite(t *testing.T) {
 		t.Errorf("GET /me after logout: status %d, want 401", status)
 	}
 }
+
+// TestLogsHoldNoSecrets runs logins, refreshes, failures and a logout with
+// debug logging on, then looks for every secret value the test saw in the
+// log: codes, tokens, cookie values, the client and cookie secrets.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	var secrets []string
+	app.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok := auth.Token(r.Context()); tok != nil {
+			secrets = append(secrets, tok.AccessToken, tok.RefreshToken, tok.Extra("id_token").(string))
+		}
+	}))
+	c := newBrowser(t, app.p, "alice")
+	callback := app.startLogin(t, c, "/x")
+	u, _ := url.Parse(callback)
+	secrets = append(secrets, u.Query().Get("code"), u.Query().Get("state"))
+	get(t, c, callback)
+	get(t, c, app.URL+"/x")
+	app.p.Advance(2 * time.Hour) // refresh
+	get(t, c, app.URL+"/x")
+	app.p.FailNext(authtest.Fault{TokenStatus: 500})
+	app.p.Advance(2 * time.Hour) // failed refresh
+	get(t, c, app.URL+"/x")
+	get(t, c, callback) // replay
+	for _, ck := range app.sessionCookies(c) {
+		secrets = append(secrets, ck.Value)
+	}
+	get(t, c, app.URL+"/auth/logout")
+	secrets = append(secrets, app.p.ClientSecret, string(testSecret))
+
+	logs := app.logs.String()
+	if !strings.Contains(logs, "token refreshed") || !strings.Contains(logs, "refresh failed") || !strings.Contains(logs, "signed out") {
+		t.Fatalf("the log lacks the records this test expects:\n%s", logs)
+	}
+	for _, s := range secrets {
+		if len(s) >= 8 && strings.Contains(logs, s) {
+			t.Errorf("the log contains a secret value (%d bytes, starting %q)", len(s), s[:4])
+		}
+	}
+}
