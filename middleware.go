@@ -558,6 +558,8 @@ type ProviderError struct {
 	Code, Description, URI string
 }
 
+// Error returns the provider's error code; the description, which the
+// provider (or whoever sent the browser back) chose, is left out.
 func (e *ProviderError) Error() string {
 	return "auth: provider returned error " + e.Code
 }
