@@ -55,7 +55,7 @@ func Microsoft(tenant, clientID, clientSecret string, opts MicrosoftOptions) Pro
 	if tenant == "" {
 		tenant = "common"
 	}
-	q := microsoftQuirks{}
+	q := microsoftQuirks{orgOnly: strings.EqualFold(tenant, "organizations")}
 	for _, t := range opts.AllowedTenants {
 		if q.allowed == nil {
 			q.allowed = map[string]bool{}
@@ -80,7 +80,13 @@ func Microsoft(tenant, clientID, clientSecret string, opts MicrosoftOptions) Pro
 type microsoftQuirks struct {
 	standard
 	allowed map[string]bool // lowercase tenant IDs; nil admits all
+	orgOnly bool            // tenant "organizations": no personal accounts
 }
+
+// consumerTenant is the tenant ID of every personal Microsoft account's
+// tokens (Microsoft identity platform docs, "ID token claims reference",
+// tid).
+const consumerTenant = "9188040d-6c67-4c5b-b112-36a304b66dad"
 
 // issuer accepts the discovery document of a tenant alias: the template
 // for "common" and "organizations", and the tenant's own issuer (named by
@@ -127,6 +133,11 @@ func (q microsoftQuirks) checkIDToken(p *provider, claims []byte) error {
 	}
 	if q.allowed != nil && !q.allowed[strings.ToLower(c.Tid)] {
 		return fmt.Errorf("%w: tenant %q is not allowed", ErrLoginRefused, c.Tid)
+	}
+	if q.orgOnly && strings.EqualFold(c.Tid, consumerTenant) {
+		// The endpoint refuses personal accounts itself; this holds
+		// even if a token for one reached us some other way.
+		return fmt.Errorf("%w: a personal account, with tenant organizations", ErrLoginRefused)
 	}
 	return nil
 }

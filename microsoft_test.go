@@ -38,6 +38,7 @@ func TestMicrosoftMultiTenant(t *testing.T) {
 		{"common, own tenant", "common", auth.MicrosoftOptions{}, tenantA, tenantA, http.StatusOK, ""},
 		{"organizations, own tenant", "organizations", auth.MicrosoftOptions{}, tenantB, tenantB, http.StatusOK, ""},
 		{"personal account", "common", auth.MicrosoftOptions{}, tenantMSA, tenantMSA, http.StatusOK, ""},
+		{"personal account, organizations", "organizations", auth.MicrosoftOptions{}, tenantMSA, tenantMSA, http.StatusForbidden, "personal account"},
 		{"iss of another tenant", "common", auth.MicrosoftOptions{}, tenantA, tenantB, http.StatusUnauthorized, "for its tenant"},
 		{"iss is the template", "common", auth.MicrosoftOptions{}, tenantA, "{tenantid}", http.StatusUnauthorized, "for its tenant"},
 		{"no tid", "common", auth.MicrosoftOptions{}, "", tenantA, http.StatusUnauthorized, "no valid tid"},
