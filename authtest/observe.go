@@ -51,11 +51,19 @@ func (p *Provider) record(r *http.Request) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rec.Time = p.now()
+	if len(p.log) >= maxLog {
+		// A demo provider that runs for days keeps the newest half.
+		p.log = append(p.log[:0:0], p.log[len(p.log)/2:]...)
+	}
 	p.log = append(p.log, rec)
 }
 
+// maxLog bounds the request log.
+const maxLog = 100000
+
 // Requests returns the log of every request since NewProvider or the
-// last Reset, oldest first. The log grows until Reset.
+// last Reset, oldest first. Past 100,000 requests the older half is
+// dropped.
 func (p *Provider) Requests() []Request {
 	p.mu.Lock()
 	defer p.mu.Unlock()

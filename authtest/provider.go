@@ -175,6 +175,7 @@ type Provider struct {
 	sessions     map[string]*session
 	codes        map[string]*authCode
 	tokens       map[string]*token
+	sweepAt      int // see sweep
 	log          []Request
 	grants       map[string]int
 	revocations  int

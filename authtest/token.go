@@ -281,10 +281,35 @@ func (p *Provider) refresh(clientID string, form url.Values) (*issued, *oauthErr
 	return p.issue(t.g, scope, "", p.cfg.Rotation != NoRotation), nil
 }
 
+// minSweep is how many tokens and codes the provider holds before it
+// first forgets the expired ones, so a demo provider that runs for days
+// stays small.
+const minSweep = 10000
+
+// sweep forgets expired tokens and codes once there are many; the next
+// sweep waits until the number has doubled. The caller holds p.mu.
+func (p *Provider) sweep(now time.Time) {
+	if len(p.tokens)+len(p.codes) < max(minSweep, p.sweepAt) {
+		return
+	}
+	defer func() { p.sweepAt = 2 * (len(p.tokens) + len(p.codes)) }()
+	for k, t := range p.tokens {
+		if now.After(t.expires) {
+			delete(p.tokens, k)
+		}
+	}
+	for k, c := range p.codes {
+		if now.After(c.expires) {
+			delete(p.codes, k)
+		}
+	}
+}
+
 // issue creates an access token, a refresh token if withRefresh, and
 // the claims of an ID token if scope has openid. The caller holds p.mu.
 func (p *Provider) issue(g *grant, scope, nonce string, withRefresh bool) *issued {
 	now := p.now()
+	p.sweep(now)
 	at := rand.Text()
 	p.tokens[at] = &token{g: g, scope: scope, expires: now.Add(p.cfg.AccessTokenTTL)}
 	out := &issued{resp: tokenResponse{
