@@ -253,23 +253,14 @@ func (m *Middleware) checkLogoutToken(ctx context.Context, p *provider, raw stri
 	if err := lt.Claims(&c); err != nil {
 		return nil, fmt.Errorf("%w: claims: %w", ErrTokenInvalid, err)
 	}
-	now := m.now()
+	if err := m.checkIssuedFor(p, lt.IssuedAt, lt.Audience, c.Azp); err != nil {
+		return nil, err
+	}
 	switch {
 	case !bytes.HasPrefix(bytes.TrimSpace(c.Events[backchannelEvent]), []byte("{")):
 		return nil, fmt.Errorf("%w: the back-channel logout event is not a JSON object", ErrTokenInvalid)
-	case lt.IssuedAt.IsZero():
-		return nil, fmt.Errorf("%w: no iat claim", ErrTokenInvalid)
-	case lt.IssuedAt.After(now.Add(m.skew)):
-		return nil, fmt.Errorf("%w: issued in the future (iat %s)", ErrTokenInvalid, lt.IssuedAt.UTC().Format(time.RFC3339))
-	case lt.IssuedAt.Before(now.Add(-logoutTokenMaxAge - m.skew)):
+	case lt.IssuedAt.Before(m.now().Add(-logoutTokenMaxAge - m.skew)):
 		return nil, fmt.Errorf("%w: issued too long ago (iat %s)", ErrTokenInvalid, lt.IssuedAt.UTC().Format(time.RFC3339))
-	case c.Azp != "" && c.Azp != p.clientID:
-		return nil, fmt.Errorf("%w: azp %q is not the client ID", ErrTokenInvalid, c.Azp)
-	}
-	for _, a := range lt.Audience {
-		if a != p.clientID && !m.audiences[a] {
-			return nil, fmt.Errorf("%w: untrusted audience %q", ErrTokenInvalid, a)
-		}
 	}
 	return lt, nil
 }

@@ -322,7 +322,7 @@ func deriveKeys(secret []byte) (hashKey, blockKey []byte, err error) {
 	return hashKey, blockKey, err
 }
 
-// codecs returns one securecookie codec per secret: the first encodes, all
+// newCodecs returns one securecookie codec per secret: the first encodes, all
 // decode. maxAge bounds the age of any value they accept.
 func newCodecs(secrets [][]byte, maxAge time.Duration, sz securecookie.Serializer) ([]securecookie.Codec, error) {
 	var cs []securecookie.Codec

@@ -405,31 +405,29 @@ var logoutPage = template.Must(template.New("logout").Parse(`<!doctype html>
 </body></html>
 `))
 
-// revoke revokes the session's refresh token (or, without one, its access
-// token) at the provider's revocation endpoint: best effort, bounded by a
-// short timeout, failures logged.
+// revoke revokes the session's tokens at the provider (p.quirks.revoke):
+// best effort, bounded by a short timeout, failures logged.
 func (m *Middleware) revoke(ctx context.Context, p *provider, s *session) {
 	if p == nil {
 		return
 	}
-	if handled, err := m.revokeQuirk(ctx, p, s); handled {
-		if err != nil {
-			m.log.WarnContext(ctx, "auth: token revocation failed", "provider", p.name, "error", err)
-		}
-		return
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	if err := p.quirks.revoke(ctx, m, p, s); err != nil {
+		m.log.WarnContext(ctx, "auth: token revocation failed", "provider", p.name, "error", err)
 	}
-	if p.revocationURL == "" {
-		return
-	}
+}
+
+// revoke revokes the session's refresh token (or, without one, its access
+// token) at the provider's RFC 7009 revocation endpoint, if it has one.
+func (standard) revoke(ctx context.Context, m *Middleware, p *provider, s *session) error {
 	tok, hint := s.refresh, "refresh_token"
 	if tok == "" {
 		tok, hint = s.access, "access_token"
 	}
-	if tok == "" {
-		return
+	if p.revocationURL == "" || tok == "" {
+		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-	defer cancel()
 	form := url.Values{"token": {tok}, "token_type_hint": {hint}}
 	if p.oauth.Endpoint.AuthStyle != oauth2.AuthStyleInHeader {
 		form.Set("client_id", p.clientID)
@@ -439,7 +437,7 @@ func (m *Middleware) revoke(ctx context.Context, p *provider, s *session) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.revocationURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return
+		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if p.oauth.Endpoint.AuthStyle == oauth2.AuthStyleInHeader {
@@ -447,21 +445,13 @@ func (m *Middleware) revoke(ctx context.Context, p *provider, s *session) {
 	}
 	res, err := m.client.Do(req)
 	if err != nil {
-		m.log.WarnContext(ctx, "auth: token revocation failed", "error", err)
-		return
+		return err
 	}
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		m.log.WarnContext(ctx, "auth: token revocation failed", "status", res.StatusCode)
+		return &statusError{status: res.StatusCode}
 	}
-}
-
-// revokeQuirk runs the provider's own revocation, if it has one, bounded
-// like the standard one.
-func (m *Middleware) revokeQuirk(ctx context.Context, p *provider, s *session) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-	defer cancel()
-	return p.quirks.revoke(ctx, m, p, s)
+	return nil
 }
 
 // cleanReturn returns s if it is a same-origin relative path ("/x?y"), and

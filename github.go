@@ -170,21 +170,21 @@ func (githubQuirks) errorCode(code string) string {
 // DELETE /applications/{client_id}/token on the API, authenticated with
 // the client ID and secret as Basic credentials, the token in a JSON body;
 // 204 on success. GitHub has no RFC 7009 endpoint.
-func (githubQuirks) revoke(ctx context.Context, m *Middleware, p *provider, s *session) (bool, error) {
+func (githubQuirks) revoke(ctx context.Context, m *Middleware, p *provider, s *session) error {
 	if s.access == "" || p.oauth.ClientSecret == "" {
-		return true, nil
+		return nil
 	}
 	api, ok := strings.CutSuffix(p.userURL, "/user")
 	if !ok {
-		return true, errors.New("auth: github revoke: UserURL does not end in /user")
+		return errors.New("auth: github revoke: UserURL does not end in /user")
 	}
 	body, err := json.Marshal(map[string]string{"access_token": s.access})
 	if err != nil {
-		return true, err
+		return err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, api+"/applications/"+url.PathEscape(p.clientID)+"/token", bytes.NewReader(body))
 	if err != nil {
-		return true, err
+		return err
 	}
 	for k, v := range githubHeader {
 		req.Header[k] = v
@@ -194,11 +194,11 @@ func (githubQuirks) revoke(ctx context.Context, m *Middleware, p *provider, s *s
 	req.SetBasicAuth(p.clientID, p.oauth.ClientSecret)
 	res, err := m.client.Do(req)
 	if err != nil {
-		return true, err
+		return err
 	}
 	res.Body.Close()
 	if res.StatusCode != http.StatusNoContent {
-		return true, &statusError{status: res.StatusCode}
+		return &statusError{status: res.StatusCode}
 	}
-	return true, nil
+	return nil
 }

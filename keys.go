@@ -32,7 +32,7 @@ const (
 // errKeysUnavailable marks a verification that failed because the keys
 // could not be fetched (the provider is down), not because the token is
 // bad: a refresh then keeps the session. go-oidc formats KeySet errors
-// with %v, so callers check keySet.failedFetches rather than errors.Is.
+// with %v, so callers check keySet.fetchFailing rather than errors.Is.
 var errKeysUnavailable = errors.New("auth: provider keys unavailable")
 
 // keySet implements oidc.KeySet.

@@ -294,6 +294,9 @@ func (m *Middleware) configure(cfg Config) error {
 	}
 	m.store = cfg.Store
 	m.cache = newSessionCache(10000, 64<<20)
+	// Sessions in a Store are not cached, so that ending one takes
+	// effect at once on every instance.
+	m.cache.off = m.store != nil
 	m.graced = newGraceCache(10000)
 	return nil
 }
@@ -304,15 +307,6 @@ func orDefault[T comparable](v, def T) T {
 		return def
 	}
 	return v
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func validCookieName(name string) bool {
@@ -385,7 +379,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 		}
 		st.Context = r.Context()
 		next.ServeHTTP(st, r.WithContext(st))
-		st.finish()
+		st.commit() // a handler that wrote nothing still gets its cookies
 	})
 }
 
@@ -489,7 +483,9 @@ type ctxKey struct{}
 // did not pass through [Middleware.Handler].
 func User(ctx context.Context) *Identity {
 	if st, ok := ctx.Value(ctxKey{}).(*reqState); ok {
-		return st.current().user
+		if ss := st.ss.Load(); ss != nil {
+			return ss.user
+		}
 	}
 	return nil
 }

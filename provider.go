@@ -96,9 +96,9 @@ type quirks interface {
 	// user returns a plain OAuth 2.0 provider's user as a JSON object of
 	// claims with a non-empty "sub".
 	user(ctx context.Context, m *Middleware, p *provider, tok *oauth2.Token) ([]byte, error)
-	// revoke revokes the session's tokens at logout, best effort. It
-	// returns false to let the standard RFC 7009 revocation run.
-	revoke(ctx context.Context, m *Middleware, p *provider, s *session) (handled bool, err error)
+	// revoke revokes the session's tokens at logout, best effort, within
+	// ctx's short deadline (standard: RFC 7009).
+	revoke(ctx context.Context, m *Middleware, p *provider, s *session) error
 	// errorCode maps the provider's token endpoint error code to the one
 	// RFC 6749 defines for the same condition.
 	errorCode(code string) string
@@ -119,10 +119,6 @@ func (standard) checkIDToken(*provider, []byte) error { return nil }
 
 func (standard) user(ctx context.Context, m *Middleware, p *provider, tok *oauth2.Token) ([]byte, error) {
 	return fetchUser(ctx, m.client, p, tok)
-}
-
-func (standard) revoke(context.Context, *Middleware, *provider, *session) (bool, error) {
-	return false, nil
 }
 
 func (standard) errorCode(code string) string { return code }
@@ -247,7 +243,7 @@ func (m *Middleware) newProvider(pc Provider, w, redirectURL string, single bool
 		if len(scopes) == 0 {
 			scopes = []string{"openid", "email", "profile"}
 		}
-		if !contains(scopes, "openid") {
+		if !slices.Contains(scopes, "openid") {
 			scopes = append([]string{"openid"}, scopes...)
 		}
 	}
@@ -352,9 +348,9 @@ func (m *Middleware) discover(ctx context.Context, p *provider, issuer string) e
 	switch {
 	case p.oauth.ClientSecret == "":
 		endpoint.AuthStyle = oauth2.AuthStyleInParams // a public client sends only client_id
-	case len(extra.AuthMethods) == 0 || contains(extra.AuthMethods, "client_secret_basic"):
+	case len(extra.AuthMethods) == 0 || slices.Contains(extra.AuthMethods, "client_secret_basic"):
 		endpoint.AuthStyle = oauth2.AuthStyleInHeader // the default when discovery is silent
-	case contains(extra.AuthMethods, "client_secret_post"):
+	case slices.Contains(extra.AuthMethods, "client_secret_post"):
 		endpoint.AuthStyle = oauth2.AuthStyleInParams
 	default:
 		return fmt.Errorf("auth: %s supports neither client_secret_basic nor client_secret_post (it lists %v)", issuer, extra.AuthMethods)
@@ -416,21 +412,11 @@ func (m *Middleware) verifyIDToken(ctx context.Context, p *provider, raw, nonce 
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, nil, fmt.Errorf("%w: claims: %w", ErrTokenInvalid, err)
 	}
-	now := m.now()
-	switch {
-	case idt.Subject == "":
+	if idt.Subject == "" {
 		return nil, nil, fmt.Errorf("%w: no sub claim", ErrTokenInvalid)
-	case idt.IssuedAt.IsZero():
-		return nil, nil, fmt.Errorf("%w: no iat claim", ErrTokenInvalid)
-	case idt.IssuedAt.After(now.Add(m.skew)):
-		return nil, nil, fmt.Errorf("%w: issued in the future (iat %s)", ErrTokenInvalid, idt.IssuedAt.UTC().Format(time.RFC3339))
-	case c.Azp != "" && c.Azp != p.clientID:
-		return nil, nil, fmt.Errorf("%w: azp %q is not the client ID", ErrTokenInvalid, c.Azp)
 	}
-	for _, a := range idt.Audience {
-		if a != p.clientID && !m.audiences[a] {
-			return nil, nil, fmt.Errorf("%w: untrusted audience %q", ErrTokenInvalid, a)
-		}
+	if err := m.checkIssuedFor(p, idt.IssuedAt, idt.Audience, c.Azp); err != nil {
+		return nil, nil, err
 	}
 	if nonce != "" && subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
 		return nil, nil, fmt.Errorf("%w: nonce does not match the login", ErrTokenInvalid)
@@ -439,6 +425,26 @@ func (m *Middleware) verifyIDToken(ctx context.Context, p *provider, raw, nonce 
 		return nil, nil, err
 	}
 	return idt, payload, nil
+}
+
+// checkIssuedFor runs the checks go-oidc leaves to us on ID and logout
+// tokens alike: iat present and not in the future, azp (when present) the
+// client ID, and every audience trusted.
+func (m *Middleware) checkIssuedFor(p *provider, iat time.Time, aud []string, azp string) error {
+	switch {
+	case iat.IsZero():
+		return fmt.Errorf("%w: no iat claim", ErrTokenInvalid)
+	case iat.After(m.now().Add(m.skew)):
+		return fmt.Errorf("%w: issued in the future (iat %s)", ErrTokenInvalid, iat.UTC().Format(time.RFC3339))
+	case azp != "" && azp != p.clientID:
+		return fmt.Errorf("%w: azp %q is not the client ID", ErrTokenInvalid, azp)
+	}
+	for _, a := range aud {
+		if a != p.clientID && !m.audiences[a] {
+			return fmt.Errorf("%w: untrusted audience %q", ErrTokenInvalid, a)
+		}
+	}
+	return nil
 }
 
 // userinfoExtra fetches the userinfo endpoint and returns, as a JSON object,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -147,7 +148,6 @@ func (m *Middleware) doRefresh(ctx context.Context, ss *sessionState) (*sessionS
 			return nil, err
 		}
 	}
-	s.payload = nil // save decodes it back from the stored bytes
 	ns, err := m.save(ctx, &s, ss.id)
 	if err != nil && ns != nil && !errors.Is(err, ErrSessionEnded) {
 		// The provider issued new tokens (and, rotating, retired the old
@@ -180,7 +180,7 @@ type RefreshLocker interface {
 // still kept (a rotated refresh token must not be lost), but the unverified
 // ID token is not: s keeps the previous one and its identity.
 func (m *Middleware) refreshedIDToken(ctx context.Context, p *provider, ss *sessionState, raw string, s *session) error {
-	idt, payload, err := m.verifyIDToken(ctx, p, raw, "")
+	idt, _, err := m.verifyIDToken(ctx, p, raw, "")
 	if err != nil {
 		if p.keys != nil && p.keys.fetchFailing() {
 			m.log.WarnContext(ctx, "auth: provider keys unavailable; refreshed ID token not used, identity kept", sessionAttrs(ss), "error", err)
@@ -199,7 +199,7 @@ func (m *Middleware) refreshedIDToken(ctx context.Context, p *provider, ss *sess
 	if idt.Issuer != orig.Iss || idt.Subject != orig.Sub || !sameSet(idt.Audience, orig.Aud) {
 		return fmt.Errorf("%w: refreshed ID token names another user or audience", ErrSessionEnded)
 	}
-	s.idToken, s.payload = raw, payload
+	s.idToken = raw // save decodes its payload back from the stored bytes
 	return nil
 }
 
@@ -222,7 +222,7 @@ func sameSet(a, b []string) bool {
 		return false
 	}
 	for _, x := range a {
-		if !contains(b, x) {
+		if !slices.Contains(b, x) {
 			return false
 		}
 	}

@@ -3,8 +3,6 @@ package auth
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -207,7 +205,7 @@ func (m *Middleware) providerByName(name string) *provider {
 // unsaved state with an error wrapping ErrStoreUnavailable.
 func (m *Middleware) save(ctx context.Context, s *session, id string) (*sessionState, error) {
 	data := s.marshal()
-	if s.payload == nil && s.idToken != "" {
+	if s.idToken != "" {
 		// Decode it back once so the payload points into our own bytes.
 		ns, err := unmarshalSession(data)
 		if err != nil {
@@ -219,30 +217,25 @@ func (m *Middleware) save(ctx context.Context, s *session, id string) (*sessionS
 	if err != nil {
 		return nil, err
 	}
+	var storeErr error
 	if m.store != nil {
 		if ss.id == "" {
-			ss.id = newID()
+			ss.id = randomString()
 		}
 		info := SessionInfo{Provider: s.provider, Subject: ss.user.Subject, SID: claimString(ss.user.Claims, "sid"), Expiry: ss.end}
-		storeErr := m.store.Save(ctx, ss.id, data, info)
-		if storeErr != nil {
-			storeErr = fmt.Errorf("%w: %w", ErrStoreUnavailable, storeErr)
+		if err := m.store.Save(ctx, ss.id, data, info); err != nil {
+			// On a Store failure the state is still returned, unsaved,
+			// for a refresh to keep its new tokens in memory.
+			storeErr = fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 		}
-		v, err := securecookie.EncodeMulti(m.jar.name, []byte(ss.id), m.codecs...)
-		if err != nil {
-			return nil, fmt.Errorf("auth: encode session: %w", err)
-		}
-		ss.value = v
-		// On a Store failure the state is still returned, unsaved, for
-		// a refresh to keep its new tokens in memory.
-		return ss, storeErr
+		data = []byte(ss.id) // the cookie holds only the ID
 	}
 	v, err := securecookie.EncodeMulti(m.jar.name, data, m.codecs...)
 	if err != nil {
 		return nil, fmt.Errorf("auth: encode session: %w", err)
 	}
 	ss.value = v
-	return ss, nil
+	return ss, storeErr
 }
 
 // writeCookie sets the session cookie(s) for ss and caches ss, so the
@@ -274,12 +267,6 @@ func (m *Middleware) endSession(w http.ResponseWriter, r *http.Request, ss *sess
 	}
 	m.jar.clearSession(w, r)
 	return nil
-}
-
-func newID() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // claimString returns a top-level string claim from a JSON object.
@@ -323,8 +310,22 @@ func (c *sessionCache) hash(parts ...string) uint64 {
 		n += len(p)
 	}
 	last := parts[len(parts)-1]
-	tail := last[max(0, len(last)-48):]
-	return maphash.String(c.seed, tail) ^ uint64(n)*0x9E3779B97F4A7C15
+	if len(last) >= 48 || len(parts) == 1 {
+		return maphash.String(c.seed, last[max(0, len(last)-48):]) ^ uint64(n)*0x9E3779B97F4A7C15
+	}
+	// A chunked value whose last chunk is short: the tail spans chunks.
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	i, rest := len(parts)-1, 48
+	for i > 0 && len(parts[i]) < rest {
+		rest -= len(parts[i])
+		i--
+	}
+	h.WriteString(parts[i][max(0, len(parts[i])-rest):])
+	for _, p := range parts[i+1:] {
+		h.WriteString(p)
+	}
+	return h.Sum64() ^ uint64(n)*0x9E3779B97F4A7C15
 }
 
 func (c *sessionCache) get(parts []string, now time.Time) *sessionState {
@@ -378,7 +379,7 @@ func xorStrings(a, b string) uint64 {
 }
 
 func (c *sessionCache) put(ss *sessionState, now time.Time) {
-	if c.off || ss.id != "" || ss.value == "" {
+	if c.off || ss.value == "" {
 		return
 	}
 	k := c.hash(ss.value)
@@ -456,13 +457,6 @@ func (st *reqState) Value(key any) any {
 // String implements fmt.Stringer, as the standard library's contexts do.
 func (st *reqState) String() string { return "auth.requestContext" }
 
-func (st *reqState) current() *sessionState {
-	if ss := st.ss.Load(); ss != nil {
-		return ss
-	}
-	return &sessionState{}
-}
-
 // commit writes pending cookie changes into the headers, once, before the
 // first byte of the response.
 func (st *reqState) commit() {
@@ -482,17 +476,12 @@ func (st *reqState) commit() {
 	}
 }
 
-// finish runs after the handler returns: a handler that wrote nothing still
-// gets its cookies.
-func (st *reqState) finish() { st.commit() }
-
 // refreshed records a session refreshed during the handler.
-func (st *reqState) refreshed(ns *sessionState) bool {
+func (st *reqState) refreshed(ns *sessionState) {
 	st.ss.Store(ns)
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	st.pending = ns
-	return !st.written
+	st.mu.Unlock()
 }
 
 func (st *reqState) endedMidRequest() {
@@ -541,7 +530,8 @@ var _ interface {
 	io.ReaderFrom
 } = (*reqState)(nil)
 
-// logAttrs is a slog helper for sessions: never the token values.
+// sessionAttrs describes a session for slog: its user and provider, never
+// its tokens.
 func sessionAttrs(ss *sessionState) slog.Attr {
 	if ss == nil || ss.user == nil {
 		return slog.Group("session")

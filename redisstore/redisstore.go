@@ -246,17 +246,15 @@ func (s *Store) delete(ctx context.Context, id string) (bool, error) {
 		}
 	}
 	if len(sets) > 0 {
-		// Best effort: an ID left in a set is harmless, and expires
-		// with the set.
-		_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		// Best effort: the session itself is gone, and an ID left in a
+		// set is harmless and expires with the set, so a failure here
+		// must not fail the logout.
+		_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, k := range sets {
 				p.SRem(ctx, k, id)
 			}
 			return nil
 		})
-		if err != nil {
-			return existed == 1, fmt.Errorf("redisstore: delete session: index: %w", err)
-		}
 	}
 	return existed == 1, nil
 }
