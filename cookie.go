@@ -160,7 +160,9 @@ const (
 // groups, which always do, plus the remaining characters as text (opaque
 // tokens of random characters).
 func appendSegment(b []byte, seg string) []byte {
-	if len(seg) >= 4 {
+	// encoding/base64 skips \r and \n even in strict mode, so text with
+	// them would not read back as written.
+	if len(seg) >= 4 && !strings.ContainsAny(seg, "\r\n") {
 		if raw, err := base64.RawURLEncoding.Strict().DecodeString(seg); err == nil {
 			b = binary.AppendUvarint(b, uint64(len(raw))<<2|segBase64)
 			return append(b, raw...)

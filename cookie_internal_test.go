@@ -44,3 +44,29 @@ func TestChunksRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSessionRoundTrip: whatever the tokens (JWTs, opaque strings with
+// dots, base64url or not, empty), a session reads back exactly as written.
+func FuzzSessionRoundTrip(f *testing.F) {
+	f.Add("ya29.a0AfB_byC", "1//0gLq-abc_", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln", "Bearer", int64(1700000000))
+	f.Add("", "", "", "", int64(0))
+	f.Add("a.b.c.d", "0.AXYA.x_y-z", "..", "DPoP", int64(-1))
+	f.Add("AAAA", "AAA=", "A", "", int64(1))
+	f.Fuzz(func(t *testing.T, access, refresh, idToken, tokenType string, expiry int64) {
+		if strings.Count(access, ".") > 15 || strings.Count(refresh, ".") > 15 || strings.Count(idToken, ".") > 15 {
+			return // more segments than a session accepts
+		}
+		in := &session{provider: "p", created: 1, tokenTime: 2, expiry: expiry, tokenType: tokenType,
+			access: access, refresh: refresh, idToken: idToken, extra: []byte(`{"sub":"x"}`)}
+		out, err := unmarshalSession(in.marshal())
+		if err != nil {
+			t.Fatalf("unmarshal(marshal(%q, %q, %q)): %v", access, refresh, idToken, err)
+		}
+		out.unpack()
+		if out.access != access || out.refresh != refresh || out.idToken != idToken || out.tokenType != tokenType ||
+			out.expiry != expiry || out.canRefresh() != (refresh != "") || string(out.extra) != `{"sub":"x"}` {
+			t.Fatalf("round trip of (%q, %q, %q, %q, %d) gave (%q, %q, %q, %q, %d)", access, refresh, idToken, tokenType, expiry,
+				out.access, out.refresh, out.idToken, out.tokenType, out.expiry)
+		}
+	})
+}

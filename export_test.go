@@ -32,6 +32,7 @@ func UnmarshalSession(b []byte) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.unpack() // the tokens, built when a handler asks for them
 	return identityFrom(s.provider, s.payload, s.extra)
 }
 
