@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -122,7 +123,7 @@ func (m *Middleware) setupBackchannel(cfg Config) error {
 	}
 	oidcProviders := 0
 	for _, p := range m.providers {
-		if p.verifier != nil && !p.issSelfCheck {
+		if p.keys != nil && !p.issSelfCheck {
 			oidcProviders++
 		}
 	}
@@ -210,24 +211,34 @@ func (m *Middleware) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 // verifyLogoutToken checks a logout token as Back-Channel Logout 1.0 §2.6
 // asks and returns it with the provider that issued it: the provider is
 // the one whose issuer the token names (providers whose issuer depends on
-// the user are never candidates); go-oidc checks the signature with its
-// keys and an advertised algorithm, iss, aud containing the client ID,
-// exp, the event claim, jti, sub or sid, and the absence of a nonce (so
-// that an ID token cannot pass for a logout token). Here: the event is a
-// JSON object, iat is present, not in the future and at most
-// logoutTokenMaxAge old, every audience is trusted and azp, when present,
-// is the client ID. The jti's first use is checked by the caller.
+// the user are never candidates). Anyone can post to the endpoint, so the
+// claims are checked first, on the token's unverified payload, and only a
+// token whose claims pass can make us verify its signature (and, for a key
+// we do not hold, fetch the provider's keys, from a budget of its own):
+// aud contains the client ID and nothing untrusted, azp (if any) is the
+// client ID, exp is not past, iat is present, not in the future and at most
+// logoutTokenMaxAge old, the back-channel logout event is a JSON object,
+// jti and sub or sid are present, and there is no nonce (so an ID token
+// cannot pass for a logout token). Then go-oidc checks the verified token
+// again. The jti's first use is checked by the caller.
 func (m *Middleware) verifyLogoutToken(ctx context.Context, raw string) (*provider, *oidc.LogoutToken, error) {
-	iss, err := unverifiedIssuer(raw)
+	payload, err := unverifiedPayload(raw)
 	if err != nil {
+		return nil, nil, err
+	}
+	var c logoutClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, nil, fmt.Errorf("%w: claims: %w", ErrTokenInvalid, err)
+	}
+	if err := checkClaimNames(payload); err != nil {
 		return nil, nil, err
 	}
 	var firstErr error
 	for _, p := range m.providers {
-		if p.verifier == nil || p.issSelfCheck || p.issuer != iss {
+		if p.keys == nil || p.issSelfCheck || p.issuer != c.Iss {
 			continue
 		}
-		lt, err := m.checkLogoutToken(ctx, p, raw)
+		lt, err := m.checkLogoutToken(ctx, p, raw, &c)
 		if err == nil {
 			return p, lt, nil
 		}
@@ -236,53 +247,75 @@ func (m *Middleware) verifyLogoutToken(ctx context.Context, raw string) (*provid
 		}
 	}
 	if firstErr == nil {
-		firstErr = fmt.Errorf("%w: issuer %q is not a configured provider", ErrTokenInvalid, iss)
+		firstErr = fmt.Errorf("%w: issuer %q is not a configured provider", ErrTokenInvalid, c.Iss)
 	}
 	return nil, nil, firstErr
 }
 
-func (m *Middleware) checkLogoutToken(ctx context.Context, p *provider, raw string) (*oidc.LogoutToken, error) {
-	lt, err := p.verifier.VerifyLogout(ctx, raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
-	}
-	var c struct {
-		Events map[string]json.RawMessage `json:"events"`
-		Azp    string                     `json:"azp"`
-	}
-	if err := lt.Claims(&c); err != nil {
-		return nil, fmt.Errorf("%w: claims: %w", ErrTokenInvalid, err)
-	}
-	if err := m.checkIssuedFor(p, lt.IssuedAt, lt.Audience, c.Azp); err != nil {
-		return nil, err
-	}
+// logoutClaims are the claims of a logout token that are checked before
+// its signature.
+type logoutClaims struct {
+	Iss    string                     `json:"iss"`
+	Aud    oidcAudience               `json:"aud"`
+	Azp    string                     `json:"azp"`
+	Exp    *float64                   `json:"exp"`
+	Iat    *float64                   `json:"iat"`
+	Nbf    *float64                   `json:"nbf"`
+	Jti    string                     `json:"jti"`
+	Sub    string                     `json:"sub"`
+	Sid    string                     `json:"sid"`
+	Nonce  *json.RawMessage           `json:"nonce"`
+	Events map[string]json.RawMessage `json:"events"`
+}
+
+func (m *Middleware) checkLogoutToken(ctx context.Context, p *provider, raw string, c *logoutClaims) (*oidc.LogoutToken, error) {
+	now := m.now()
 	switch {
+	case !slices.Contains(c.Aud, p.clientID):
+		return nil, fmt.Errorf("%w: audience is not the client ID", ErrTokenInvalid)
+	case c.Exp == nil || *c.Exp < float64(now.Add(-m.skew).Unix()):
+		return nil, fmt.Errorf("%w: expired or no exp", ErrTokenInvalid)
+	case c.Iat == nil:
+		return nil, fmt.Errorf("%w: no iat claim", ErrTokenInvalid)
+	case *c.Iat < float64(now.Add(-logoutTokenMaxAge-m.skew).Unix()):
+		return nil, fmt.Errorf("%w: issued too long ago (iat %.0f)", ErrTokenInvalid, *c.Iat)
+	case c.Jti == "":
+		return nil, fmt.Errorf("%w: no jti claim", ErrTokenInvalid)
+	case c.Sub == "" && c.Sid == "":
+		return nil, fmt.Errorf("%w: neither sub nor sid", ErrTokenInvalid)
+	case c.Nonce != nil:
+		return nil, fmt.Errorf("%w: a logout token has no nonce", ErrTokenInvalid)
 	case !bytes.HasPrefix(bytes.TrimSpace(c.Events[backchannelEvent]), []byte("{")):
 		return nil, fmt.Errorf("%w: the back-channel logout event is not a JSON object", ErrTokenInvalid)
-	case lt.IssuedAt.Before(m.now().Add(-logoutTokenMaxAge - m.skew)):
-		return nil, fmt.Errorf("%w: issued too long ago (iat %s)", ErrTokenInvalid, lt.IssuedAt.UTC().Format(time.RFC3339))
+	}
+	if err := m.checkIssuedFor(p, time.Unix(int64(*c.Iat), 0), c.Nbf, c.Aud, c.Azp); err != nil {
+		return nil, err
+	}
+	// The claims can be right: now the signature, with keys fetched (if
+	// need be) from the budget of tokens anyone can send.
+	v, _, err := p.verifyJWT(ctx, raw, p.keys.public)
+	if err != nil {
+		return nil, err
+	}
+	lt, err := v.VerifyLogout(ctx, raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
 	}
 	return lt, nil
 }
 
-// unverifiedIssuer reads iss from a compact JWT without verifying it, to
-// choose the provider whose keys then verify it.
-func unverifiedIssuer(raw string) (string, error) {
+// unverifiedPayload returns the decoded payload of a compact JWT without
+// verifying it, to check its claims before anything costly.
+func unverifiedPayload(raw string) ([]byte, error) {
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
-		return "", fmt.Errorf("%w: not a compact JWT", ErrTokenInvalid)
+		return nil, fmt.Errorf("%w: not a compact JWT", ErrTokenInvalid)
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return "", fmt.Errorf("%w: payload: %w", ErrTokenInvalid, err)
+		return nil, fmt.Errorf("%w: payload: %w", ErrTokenInvalid, err)
 	}
-	var c struct {
-		Iss string `json:"iss"`
-	}
-	if err := json.Unmarshal(payload, &c); err != nil || c.Iss == "" {
-		return "", fmt.Errorf("%w: no iss claim", ErrTokenInvalid)
-	}
-	return c.Iss, nil
+	return payload, nil
 }
 
 // logoutTokenKey names a logout token for the replay guard: a hash of its

@@ -3,7 +3,10 @@ package auth
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -46,7 +49,7 @@ func identityFrom(provider string, payload, extra []byte) (*Identity, error) {
 
 // setField is scanObject's callback for the claims that Identity names.
 func (u *Identity) setField(key, val string) {
-	switch key {
+	switch claimField(key) {
 	case "sub":
 		u.Subject = jsonString(val)
 	case "email":
@@ -59,6 +62,65 @@ func (u *Identity) setField(key, val string) {
 		// Most providers send a boolean; some send the string "true".
 		u.EmailVerified = val == "true" || val == `"true"`
 	}
+}
+
+// identityClaims are the claims that Identity has fields for.
+var identityClaims = [...]string{"sub", "email", "name", "picture", "email_verified"}
+
+// claimField returns the name of the Identity claim that the raw object
+// key k stands for, or k itself when it stands for none of them. Keys are
+// matched as encoding/json matches names to struct fields (as go-oidc and
+// DecodeClaims read them): unescaped, and case-insensitively with Unicode
+// folding, so "SUB" and "ſub" are "sub" too. A lowercase ASCII key without
+// escapes, as nearly every key is, is matched as it is.
+func claimField(k string) string {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c >= 0x80 || c == '\\' || 'A' <= c && c <= 'Z' {
+			name := jsonString(`"` + k + `"`)
+			for _, f := range identityClaims {
+				if strings.EqualFold(name, f) {
+					return f
+				}
+			}
+			return k
+		}
+	}
+	return k
+}
+
+// checkClaimNames rejects a claims object in which two top-level names
+// are the same name to encoding/json (see claimField): readers that take
+// the first and readers that take the last would then see different
+// users. It runs where tokens are verified, so that every reader of a
+// stored session sees one value per claim.
+func checkClaimNames(claims []byte) error {
+	var names []string
+	err := scanObject(string(claims), func(k, _ string) {
+		names = append(names, foldName(jsonString(`"`+k+`"`)))
+	})
+	if err != nil {
+		return fmt.Errorf("%w: claims: %w", ErrTokenInvalid, err)
+	}
+	slices.Sort(names)
+	for i := 1; i < len(names); i++ {
+		if names[i] == names[i-1] {
+			return fmt.Errorf("%w: a claim name appears twice (ignoring case)", ErrTokenInvalid)
+		}
+	}
+	return nil
+}
+
+// foldName maps s to a form that is equal for two strings exactly when
+// strings.EqualFold says they are equal: each rune becomes the smallest
+// of its case-folding orbit.
+func foldName(s string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, s)
 }
 
 // mergeObjects joins two JSON objects with disjoint keys.

@@ -79,7 +79,7 @@ func (m *Middleware) login(w http.ResponseWriter, r *http.Request, p *provider) 
 		Provider: p.name,
 	}
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(f.Verifier)}
-	if p.verifier != nil {
+	if p.keys != nil {
 		// Without an ID token there is nothing to carry a nonce back.
 		f.Nonce = randomString()
 		opts = append(opts, oidc.Nonce(f.Nonce))
@@ -249,7 +249,7 @@ func (m *Middleware) callback(w http.ResponseWriter, r *http.Request, p *provide
 		access:    tok.AccessToken,
 		refresh:   tok.RefreshToken,
 	}
-	if p.verifier != nil {
+	if p.keys != nil {
 		s.idToken, s.extra, err = m.verifyLogin(ctx, p, tok, f.Nonce)
 	} else {
 		s.extra, err = p.quirks.user(ctx, m, p, tok)

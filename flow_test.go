@@ -36,6 +36,15 @@ func TestCallbackRejectsBadIDTokens(t *testing.T) {
 			return claim("iat", p.Now().Add(time.Hour).Unix())(p)
 		}, http.StatusUnauthorized},
 		{"no iat", claim("iat", nil), http.StatusUnauthorized},
+		{"not valid yet (nbf beyond ClockSkew)", func(p *authtest.Provider) authtest.Fault {
+			return claim("nbf", p.Now().Add(2*time.Minute).Unix())(p) // go-oidc alone allows 5 minutes
+		}, http.StatusUnauthorized},
+		{"sub twice, case-folded (ſub)", claim("ſub", "bob"), http.StatusUnauthorized},
+		{"sub twice, upper case", claim("SUB", "bob"), http.StatusUnauthorized},
+		{"keys unavailable", func(p *authtest.Provider) authtest.Fault {
+			p.RotateKey(false) // a kid the middleware must fetch...
+			return authtest.Fault{JWKSStatus: http.StatusServiceUnavailable} // ...and cannot
+		}, http.StatusBadGateway},
 		{"no sub", claim("sub", nil), http.StatusUnauthorized},
 		{"nonce mismatch", claim("nonce", "not-the-login-nonce"), http.StatusUnauthorized},
 		{"no nonce", claim("nonce", nil), http.StatusUnauthorized},
@@ -299,6 +308,24 @@ func TestUserinfo(t *testing.T) {
 		_, u := app.me(t, c)
 		if u == nil || u.Subject != "alice" || strings.Contains(string(u.Claims), "evil") {
 			t.Errorf("user = %+v, want alice without the other sub's claims", u)
+		}
+	})
+	t.Run("a claim of the ID token in another case is not added", func(t *testing.T) {
+		// "EMAIL" is "email" to encoding/json (and so to DecodeClaims and
+		// go-oidc): the ID token's email must be the only one.
+		app := newTestApp(t, authtest.Config{}, nil)
+		c := newBrowser(t, app.p, "alice")
+		callback := app.startLogin(t, c, "/me")
+		app.p.FailNext(authtest.Fault{UserinfoClaims: func(c map[string]any) { c["EMAIL"] = "mallory@example.com"; c["locale"] = "fr" }})
+		get(t, c, callback)
+		_, u := app.me(t, c)
+		var cl struct{ Email, Locale string }
+		if u == nil || u.DecodeClaims(&cl) != nil || cl.Email != "alice@example.com" || u.Email != "alice@example.com" {
+			t.Errorf("user = %+v (claims read as %+v), want alice@example.com everywhere", u, cl)
+		}
+		// Userinfo naming email twice (email, EMAIL) is ambiguous: ignored.
+		if cl.Locale != "" || !strings.Contains(app.logs.String(), "ignoring userinfo") {
+			t.Errorf("locale = %q, logs %q: want userinfo ignored, and said so", cl.Locale, app.logs)
 		}
 	})
 	t.Run("failure does not block login", func(t *testing.T) {

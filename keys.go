@@ -11,58 +11,106 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"golang.org/x/sync/singleflight"
 )
 
-// This file holds a provider's signing keys (its JWKS). go-oidc's
-// RemoteKeySet fetches the keys again whenever a token names a key it does
-// not hold, or fails to verify: right for tokens that come from the
-// provider, but the back-channel logout endpoint takes tokens from anyone,
-// and a forged one would make us fetch the JWKS once per request. This key
-// set fetches on demand too, so a provider's key rotation still needs
-// nothing, but from a small bucket: a few fetches in a row, then one per
-// refill interval.
+// This file holds a provider's signing keys (its JWKS). A token that names
+// a key we do not hold makes us fetch the keys again, so a provider's key
+// rotation needs nothing from anyone. Fetches are shared and budgeted:
+//
+//   - One fetch at a time: callers that find a fetch running wait for its
+//     result, and a caller whose keys are older than the last fetch uses
+//     that fetch's result instead of starting another.
+//   - Each real fetch spends one token from the caller's budget (a few in
+//     a row, then one per refill interval); waiting for or reusing a fetch
+//     spends nothing. Tokens from the provider's own token endpoint and
+//     tokens anyone can send (back-channel logout) have separate budgets,
+//     so junk from the internet cannot spend the fetches that logins and
+//     refreshes need after a rotation.
+//   - A token whose key we cannot get right now (no fetch allowed, or the
+//     fetch failed) fails with errKeysUnavailable, never as an invalid
+//     token: a refresh then keeps the session and its new tokens.
 
 const (
-	keyFetchBurst  = 4                // fetches allowed in a row
-	keyFetchRefill = 10 * time.Second // one more fetch allowed per interval
-	maxJWKSBytes   = 1 << 20
+	maxJWKSBytes = 1 << 20
+	jwksTimeout  = 10 * time.Second
 )
 
-// errKeysUnavailable marks a verification that failed because the keys
-// could not be fetched (the provider is down), not because the token is
-// bad: a refresh then keeps the session. go-oidc formats KeySet errors
-// with %v, so callers check keySet.fetchFailing rather than errors.Is.
-var errKeysUnavailable = errors.New("auth: provider keys unavailable")
+var (
+	// errKeysUnavailable: the token names a key we do not hold, and the
+	// keys cannot be fetched now (the budget is spent, or the provider
+	// failed to answer). Not the token's fault.
+	errKeysUnavailable = errors.New("auth: provider keys unavailable")
+	// errUnknownKey: the token names a key the provider does not publish,
+	// even in keys fetched since the token arrived.
+	errUnknownKey = errors.New("auth: token signed with an unknown key")
+)
 
-// keySet implements oidc.KeySet.
+// fetchBudget is a token bucket of key fetches, guarded by keySet.mu.
+type fetchBudget struct {
+	burst  float64       // fetches allowed in a row
+	every  time.Duration // one more fetch allowed per interval
+	tokens float64
+	refill time.Time
+}
+
+func newFetchBudget(burst int, every time.Duration) *fetchBudget {
+	return &fetchBudget{burst: float64(burst), every: every, tokens: float64(burst)}
+}
+
+// take spends one fetch if the budget allows it now.
+func (b *fetchBudget) take(now time.Time) bool {
+	if b.refill.IsZero() {
+		b.refill = now
+	}
+	if d := now.Sub(b.refill); d > 0 {
+		b.tokens = min(b.burst, b.tokens+float64(d)/float64(b.every))
+		b.refill = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// keySet is a provider's published signing keys.
 type keySet struct {
 	url    string
 	client *http.Client
 	now    func() time.Time
 	algs   []jose.SignatureAlgorithm
-	group  singleflight.Group
 
-	mu      sync.Mutex
-	keys    []jose.JSONWebKey
-	tokens  float64 // fetch bucket
-	refill  time.Time
-	failing bool // the last fetch failed
+	// provider and public are the fetch budgets of tokens that come from
+	// the provider's token endpoint (login, refresh) and of tokens anyone
+	// can send (back-channel logout, bearer tokens).
+	provider, public *fetchBudget
+
+	mu       sync.Mutex
+	keys     []jose.JSONWebKey
+	gen      uint64        // completed fetches
+	fetching chan struct{} // closed when the running fetch ends; nil when none runs
+	lastErr  error         // of the last completed fetch
 }
 
 func newKeySet(url string, client *http.Client, now func() time.Time, algs []string) *keySet {
-	k := &keySet{url: url, client: client, now: now, tokens: keyFetchBurst, refill: now()}
+	k := &keySet{
+		url: url, client: client, now: now,
+		provider: newFetchBudget(4, 10*time.Second),
+		public:   newFetchBudget(2, 30*time.Second),
+	}
 	for _, a := range algs {
 		k.algs = append(k.algs, jose.SignatureAlgorithm(a))
 	}
 	return k
 }
 
-// VerifySignature implements oidc.KeySet: it returns the payload of a JWT
-// signed by one of the provider's keys. A token with a kid is checked
-// against that key only; a token without one is accepted only when the
-// provider has a single signing key.
-func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
+// verify checks raw's signature with the key it names and returns its
+// payload. A token with a kid is checked against that key only; a token
+// without one is accepted only when the provider has a single signing key.
+// A key we do not hold is fetched within budget. The errors: a malformed
+// token or bad signature (the token is bad), errUnknownKey, and
+// errKeysUnavailable (see above).
+func (k *keySet) verify(ctx context.Context, raw string, budget *fetchBudget) ([]byte, error) {
 	jws, err := jose.ParseSignedCompact(raw, k.algs)
 	if err != nil {
 		return nil, fmt.Errorf("malformed jwt: %w", err)
@@ -72,7 +120,7 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 	}
 	kid := jws.Signatures[0].Header.KeyID
 	k.mu.Lock()
-	keys := k.keys
+	keys, gen := k.keys, k.gen
 	k.mu.Unlock()
 	if payload, found := verifyWith(jws, keys, kid); found {
 		if payload == nil {
@@ -81,14 +129,24 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 		return payload, nil
 	}
 	// The key is not one we hold: the provider may have rotated its keys.
-	keys, err = k.fetch(ctx)
-	if err != nil {
-		return nil, err
+	// A fetch that was already running when the token arrived may have
+	// read the keys from before the rotation: then one more is allowed.
+	for try := 0; ; try++ {
+		var started bool
+		keys, gen, started, err = k.fetch(ctx, budget, gen)
+		if err != nil {
+			return nil, err
+		}
+		payload, found := verifyWith(jws, keys, kid)
+		switch {
+		case found && payload == nil:
+			return nil, errors.New("bad signature")
+		case found:
+			return payload, nil
+		case started || try > 0:
+			return nil, fmt.Errorf("%w (kid %q)", errUnknownKey, kid)
+		}
 	}
-	if payload, found := verifyWith(jws, keys, kid); found && payload != nil {
-		return payload, nil
-	}
-	return nil, fmt.Errorf("no provider key verifies the token (kid %q)", kid)
 }
 
 // verifyWith checks jws with the key it names. found reports whether
@@ -120,51 +178,54 @@ func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) 
 	return payload, true
 }
 
-// fetch gets the keys from the provider, sharing concurrent fetches, at
-// most as often as the bucket allows.
-func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
+// fetch returns keys newer than generation seen, and their generation:
+// the result of a fetch that completed since, of the one running now, or
+// of a new one, which spends one token of budget (started then reports
+// that this call started it).
+func (k *keySet) fetch(ctx context.Context, budget *fetchBudget, seen uint64) (keys []jose.JSONWebKey, gen uint64, started bool, err error) {
 	k.mu.Lock()
-	now := k.now()
-	if d := now.Sub(k.refill); d > 0 {
-		k.tokens = min(keyFetchBurst, k.tokens+float64(d)/float64(keyFetchRefill))
-		k.refill = now
+	if k.gen == seen && k.fetching == nil {
+		if !budget.take(k.now()) {
+			k.mu.Unlock()
+			return nil, seen, false, fmt.Errorf("%w: fetched too recently to fetch again", errKeysUnavailable)
+		}
+		k.fetching = make(chan struct{})
+		started = true
+		go k.run(k.fetching)
 	}
-	if k.tokens < 1 {
-		keys := k.keys
+	if k.gen == seen {
+		done := k.fetching
 		k.mu.Unlock()
-		if keys == nil {
-			return nil, errKeysUnavailable
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, seen, started, fmt.Errorf("%w: %w", errKeysUnavailable, ctx.Err())
 		}
-		return keys, nil // too soon to ask again: use what we have
-	}
-	k.tokens--
-	k.mu.Unlock()
-
-	v, err, _ := k.group.Do("", func() (any, error) {
-		// One caller's cancellation must not fail the others.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		keys, err := k.get(ctx)
 		k.mu.Lock()
-		defer k.mu.Unlock()
-		k.failing = err != nil
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errKeysUnavailable, err)
-		}
-		k.keys = keys
-		return keys, nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	return v.([]jose.JSONWebKey), nil
+	keys, gen, err = k.keys, k.gen, k.lastErr
+	k.mu.Unlock()
+	if err != nil {
+		return nil, gen, started, fmt.Errorf("%w: %w", errKeysUnavailable, err)
+	}
+	return keys, gen, started, nil
 }
 
-// fetchFailing reports whether the last fetch of the keys failed.
-func (k *keySet) fetchFailing() bool {
+// run fetches the keys and publishes the result to everyone waiting on
+// done. It runs on its own, so one caller giving up fails no other.
+func (k *keySet) run(done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), jwksTimeout)
+	defer cancel()
+	keys, err := k.get(ctx)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.failing
+	if err == nil {
+		k.keys = keys
+	}
+	k.lastErr = err
+	k.gen++
+	k.fetching = nil
+	close(done)
 }
 
 // get reads the JWKS document. Keys of types go-jose does not know are
@@ -200,4 +261,19 @@ func (k *keySet) get(ctx context.Context) ([]jose.JSONWebKey, error) {
 		return nil, errors.New("jwks: no usable key")
 	}
 	return keys, nil
+}
+
+// verifiedKeySet hands go-oidc the payload of the one token whose
+// signature keySet.verify has already checked, so that go-oidc's verifier
+// checks the claims without verifying (or fetching) again.
+type verifiedKeySet struct {
+	raw     string
+	payload []byte
+}
+
+func (v verifiedKeySet) VerifySignature(_ context.Context, raw string) ([]byte, error) {
+	if raw != v.raw {
+		return nil, errors.New("auth: token changed between checks")
+	}
+	return v.payload, nil
 }

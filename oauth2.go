@@ -54,6 +54,9 @@ func marshalClaims(claims map[string]any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: encode claims: %w", err)
 	}
+	if err := checkClaimNames(b); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrProviderUnavailable, err)
+	}
 	return b, nil
 }
 

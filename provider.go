@@ -132,8 +132,8 @@ type provider struct {
 	clientID      string
 	oauth         oauth2.Config
 	authParams    []oauth2.AuthCodeOption
-	remote        *oidc.Provider        // nil for plain OAuth 2.0
-	verifier      *oidc.IDTokenVerifier // nil for plain OAuth 2.0
+	remote        *oidc.Provider // nil for plain OAuth 2.0
+	oidcConfig    oidc.Config    // go-oidc's claim checks for ID and logout tokens
 	userinfoURL   string
 	userURL       string  // plain OAuth 2.0 user API
 	keys          *keySet // nil for plain OAuth 2.0
@@ -375,16 +375,34 @@ func (m *Middleware) discover(ctx context.Context, p *provider, issuer string) e
 	p.issParam = extra.IssParam
 	p.oauth.Endpoint = endpoint
 	// The key set fetches keys with our client; an unknown kid fetches
-	// them again (within limits), so a provider's key rotation needs
+	// them again (within a budget), so a provider's key rotation needs
 	// nothing from us.
 	p.keys = newKeySet(extra.JWKS, m.client, func() time.Time { return m.now() }, algs)
-	p.verifier = oidc.NewVerifier(iss, p.keys, &oidc.Config{
+	p.oidcConfig = oidc.Config{
 		ClientID:             p.clientID,
 		SupportedSigningAlgs: algs,
 		SkipIssuerCheck:      selfCheck,
 		Now:                  func() time.Time { return m.now().Add(-m.skew) },
-	})
+	}
 	return nil
+}
+
+// verifyJWT checks the signature of a JWT from p with its keys, spending
+// budget if the keys must be fetched, and returns a go-oidc verifier that
+// checks the token's claims without verifying the signature again. A key
+// that cannot be had now fails with an error wrapping both
+// ErrProviderUnavailable and errKeysUnavailable; any other failure wraps
+// ErrTokenInvalid (and errUnknownKey for a key the provider does not
+// publish).
+func (p *provider) verifyJWT(ctx context.Context, raw string, budget *fetchBudget) (*oidc.IDTokenVerifier, []byte, error) {
+	payload, err := p.keys.verify(ctx, raw, budget)
+	switch {
+	case errors.Is(err, errKeysUnavailable):
+		return nil, nil, fmt.Errorf("%w: %w", ErrProviderUnavailable, err)
+	case err != nil:
+		return nil, nil, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
+	}
+	return oidc.NewVerifier(p.issuer, verifiedKeySet{raw, payload}, &p.oidcConfig), payload, nil
 }
 
 // verifyIDToken checks a raw ID token as OpenID Connect Core 3.1.3.7 asks:
@@ -395,19 +413,23 @@ func (m *Middleware) discover(ctx context.Context, p *provider, issuer string) e
 // returns the token and its raw claims. A plain OAuth 2.0 provider has no
 // ID tokens: anything that claims to be one is rejected.
 func (m *Middleware) verifyIDToken(ctx context.Context, p *provider, raw, nonce string) (*oidc.IDToken, []byte, error) {
-	if p.verifier == nil {
+	if p.keys == nil {
 		return nil, nil, fmt.Errorf("%w: provider %q issues no ID tokens", ErrTokenInvalid, p.name)
 	}
-	idt, err := p.verifier.Verify(ctx, raw)
+	v, payload, err := p.verifyJWT(ctx, raw, p.keys.provider)
+	if err != nil {
+		return nil, nil, err
+	}
+	idt, err := v.Verify(ctx, raw)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
 	}
-	var payload json.RawMessage
-	if err := idt.Claims(&payload); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
+	if err := checkClaimNames(payload); err != nil {
+		return nil, nil, err
 	}
 	var c struct {
-		Azp string `json:"azp"`
+		Azp string   `json:"azp"`
+		Nbf *float64 `json:"nbf"`
 	}
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, nil, fmt.Errorf("%w: claims: %w", ErrTokenInvalid, err)
@@ -415,7 +437,7 @@ func (m *Middleware) verifyIDToken(ctx context.Context, p *provider, raw, nonce 
 	if idt.Subject == "" {
 		return nil, nil, fmt.Errorf("%w: no sub claim", ErrTokenInvalid)
 	}
-	if err := m.checkIssuedFor(p, idt.IssuedAt, idt.Audience, c.Azp); err != nil {
+	if err := m.checkIssuedFor(p, idt.IssuedAt, c.Nbf, idt.Audience, c.Azp); err != nil {
 		return nil, nil, err
 	}
 	if nonce != "" && subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
@@ -428,14 +450,18 @@ func (m *Middleware) verifyIDToken(ctx context.Context, p *provider, raw, nonce 
 }
 
 // checkIssuedFor runs the checks go-oidc leaves to us on ID and logout
-// tokens alike: iat present and not in the future, azp (when present) the
-// client ID, and every audience trusted.
-func (m *Middleware) checkIssuedFor(p *provider, iat time.Time, aud []string, azp string) error {
+// tokens alike: iat present and not in the future, nbf (when present) not
+// in the future, both with our ClockSkew (go-oidc allows nbf a fixed five
+// minutes), azp (when present) the client ID, and every audience trusted.
+func (m *Middleware) checkIssuedFor(p *provider, iat time.Time, nbf *float64, aud []string, azp string) error {
+	now := m.now()
 	switch {
 	case iat.IsZero():
 		return fmt.Errorf("%w: no iat claim", ErrTokenInvalid)
-	case iat.After(m.now().Add(m.skew)):
+	case iat.After(now.Add(m.skew)):
 		return fmt.Errorf("%w: issued in the future (iat %s)", ErrTokenInvalid, iat.UTC().Format(time.RFC3339))
+	case nbf != nil && float64(now.Add(m.skew).Unix()) < *nbf:
+		return fmt.Errorf("%w: not valid yet (nbf %.0f)", ErrTokenInvalid, *nbf)
 	case azp != "" && azp != p.clientID:
 		return fmt.Errorf("%w: azp %q is not the client ID", ErrTokenInvalid, azp)
 	}
@@ -467,15 +493,22 @@ func (m *Middleware) userinfoExtra(ctx context.Context, p *provider, tok *oauth2
 		m.log.WarnContext(ctx, "auth: userinfo sub differs from ID token sub; ignoring userinfo")
 		return nil
 	}
-	var claims, have map[string]json.RawMessage
-	if err := ui.Claims(&claims); err != nil {
+	var raw json.RawMessage
+	if err := ui.Claims(&raw); err != nil {
 		return nil
 	}
-	if err := json.Unmarshal(payload, &have); err != nil {
+	if err := checkClaimNames(raw); err != nil {
+		m.log.WarnContext(ctx, "auth: userinfo names a claim twice; ignoring userinfo")
 		return nil
 	}
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		return nil
+	}
+	have := map[string]bool{}
+	_ = scanObject(string(payload), func(k, _ string) { have[foldName(jsonString(`"`+k+`"`))] = true })
 	for k := range claims {
-		if _, ok := have[k]; ok {
+		if have[foldName(k)] {
 			delete(claims, k) // the signed ID token's value wins
 		}
 	}

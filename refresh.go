@@ -143,7 +143,7 @@ func (m *Middleware) doRefresh(ctx context.Context, ss *sessionState) (*sessionS
 	}
 	// A plain OAuth 2.0 provider has no verifier: any id_token it might
 	// send is not OpenID Connect, and the identity stays as it is.
-	if raw, _ := tok.Extra("id_token").(string); raw != "" && p.verifier != nil {
+	if raw, _ := tok.Extra("id_token").(string); raw != "" && p.keys != nil {
 		if err := m.refreshedIDToken(ctx, p, ss, raw, &s); err != nil {
 			return nil, err
 		}
@@ -181,11 +181,15 @@ type RefreshLocker interface {
 // ID token is not: s keeps the previous one and its identity.
 func (m *Middleware) refreshedIDToken(ctx context.Context, p *provider, ss *sessionState, raw string, s *session) error {
 	idt, _, err := m.verifyIDToken(ctx, p, raw, "")
+	if errors.Is(err, errKeysUnavailable) || errors.Is(err, errUnknownKey) {
+		// The token came straight from the provider's token endpoint,
+		// signed with a key we cannot get right now (a rotation whose
+		// keys are not fetched yet, or not published yet): not a reason
+		// to end the session. The next refresh verifies a new one.
+		m.log.WarnContext(ctx, "auth: provider keys unavailable; refreshed ID token not used, identity kept", sessionAttrs(ss), "error", err)
+		return nil
+	}
 	if err != nil {
-		if p.keys != nil && p.keys.fetchFailing() {
-			m.log.WarnContext(ctx, "auth: provider keys unavailable; refreshed ID token not used, identity kept", sessionAttrs(ss), "error", err)
-			return nil
-		}
 		return fmt.Errorf("%w: refreshed ID token: %w", ErrSessionEnded, err)
 	}
 	var orig struct {
