@@ -42,8 +42,9 @@ func TestCallbackRejectsBadIDTokens(t *testing.T) {
 		{"sub twice, case-folded (ſub)", claim("ſub", "bob"), http.StatusUnauthorized},
 		{"sub twice, upper case", claim("SUB", "bob"), http.StatusUnauthorized},
 		{"keys unavailable", func(p *authtest.Provider) authtest.Fault {
-			p.RotateKey(false) // a kid the middleware must fetch...
-			return authtest.Fault{JWKSStatus: http.StatusServiceUnavailable} // ...and cannot
+			// A kid the middleware must fetch, and cannot.
+			p.RotateKey(false)
+			return authtest.Fault{JWKSStatus: http.StatusServiceUnavailable}
 		}, http.StatusBadGateway},
 		{"no sub", claim("sub", nil), http.StatusUnauthorized},
 		{"nonce mismatch", claim("nonce", "not-the-login-nonce"), http.StatusUnauthorized},
