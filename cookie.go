@@ -369,20 +369,23 @@ type cookieJar struct {
 	chunk  []string // precomputed chunk names, chunk[0] == name
 	flow   string   // prefix of flow cookie names
 	path   string   // session cookie path
-	fpath  string   // flow cookie path: shared by the login and callback paths
-	domain string
+	fpath  string   // flow cookie path
+	domain string   // session cookie domain; flow cookies are host-only
 	secure bool
 }
 
-func newCookieJar(name, path, domain string, secure bool, flowPath string) cookieJar {
-	flow := name + "_flow_"
-	if rest, ok := strings.CutPrefix(name, "__Host-"); ok && flowPath != "/" {
-		// A __Host- cookie must have Path=/ (browsers drop it otherwise),
-		// and flow cookies live on the auth paths only: they get the
-		// __Secure- prefix, which still requires Secure.
-		flow = "__Secure-" + rest + "_flow_"
+// newCookieJar returns the jar for session cookies called name. Flow
+// cookies are host-only, and over https they are __Host- cookies with
+// Path=/, whatever the session cookie's settings: a cookie that another
+// host could set (a sibling subdomain, with Domain=parent) could plant the
+// attacker's login in the victim's browser. Over http they live on the
+// auth paths only (authPath, shared by the login and callback paths).
+func newCookieJar(name, path, domain string, secure bool, authPath string) cookieJar {
+	base := strings.TrimPrefix(strings.TrimPrefix(name, "__Host-"), "__Secure-")
+	j := cookieJar{name: name, flow: base + "_flow_", path: path, fpath: authPath, domain: domain, secure: secure}
+	if secure {
+		j.flow, j.fpath = "__Host-"+j.flow, "/"
 	}
-	j := cookieJar{name: name, flow: flow, path: path, fpath: flowPath, domain: domain, secure: secure}
 	j.chunk = make([]string, maxChunks)
 	j.chunk[0] = name
 	for i := 1; i < maxChunks; i++ {
@@ -391,6 +394,7 @@ func newCookieJar(name, path, domain string, secure bool, flowPath string) cooki
 	return j
 }
 
+// cookie returns a session cookie.
 func (j *cookieJar) cookie(name, value, path string, maxAge int) *http.Cookie {
 	return &http.Cookie{
 		Name:     name,
@@ -402,6 +406,13 @@ func (j *cookieJar) cookie(name, value, path string, maxAge int) *http.Cookie {
 		Secure:   j.secure,
 		SameSite: http.SameSiteLaxMode,
 	}
+}
+
+// flowCookie returns a flow cookie: host-only, on the flow path.
+func (j *cookieJar) flowCookie(name, value string, maxAge int) *http.Cookie {
+	c := j.cookie(name, value, j.fpath, maxAge)
+	c.Domain = ""
+	return c
 }
 
 // chunkSize is how many value bytes fit in one cookie next to its name and

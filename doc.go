@@ -58,9 +58,10 @@
 // from [Config.CookieSecret] by HKDF. The cookie is HttpOnly, SameSite=Lax,
 // Secure when RedirectURL is https, and expires with the session. Over
 // https with the default name, path and domain it is named with the
-// __Host- prefix (and flow cookies with __Secure-), so the browser binds it
-// to this exact origin. A session larger than one cookie
-// is split over numbered cookies (name.1, name.2...). A cookie that does
+// __Host- prefix, so the browser binds it to this exact origin; flow
+// cookies always are, over https, so that no other host (a sibling
+// subdomain) can plant a login of its own. A session larger than one
+// cookie is split over numbered cookies (name.1, name.2...). A cookie that does
 // not decode (tampered, sealed with an unknown secret, expired) makes the
 // request anonymous and is deleted. Rotate secrets with
 // [Config.PreviousCookieSecrets].

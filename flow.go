@@ -98,7 +98,7 @@ func (m *Middleware) login(w http.ResponseWriter, r *http.Request, p *provider) 
 		m.fail(w, r, "login", fmt.Errorf("auth: encode flow cookie: %w", err))
 		return
 	}
-	http.SetCookie(w, m.jar.cookie(name, v, m.jar.fpath, int(flowLifetime/time.Second)))
+	http.SetCookie(w, m.jar.flowCookie(name, v, int(flowLifetime/time.Second)))
 	opts = append(opts, p.authParams...)
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, p.oauth.AuthCodeURL(f.State, opts...), http.StatusFound)
@@ -151,7 +151,7 @@ func (m *Middleware) pruneFlows(w http.ResponseWriter, r *http.Request, now time
 		var f flowState
 		err := securecookie.DecodeMulti(c.Name, c.Value, &f, m.flowCodecs...)
 		if err != nil || now.Sub(time.Unix(f.Created, 0)) >= flowLifetime {
-			http.SetCookie(w, m.jar.cookie(c.Name, "", m.jar.fpath, -1))
+			http.SetCookie(w, m.jar.flowCookie(c.Name, "", -1))
 			continue
 		}
 		keep = append(keep, live{c.Name, f.Created})
@@ -161,7 +161,7 @@ func (m *Middleware) pruneFlows(w http.ResponseWriter, r *http.Request, now time
 	}
 	slices.SortFunc(keep, func(a, b live) int { return int(a.created - b.created) })
 	for _, l := range keep[:len(keep)-(maxFlows-1)] {
-		http.SetCookie(w, m.jar.cookie(l.name, "", m.jar.fpath, -1))
+		http.SetCookie(w, m.jar.flowCookie(l.name, "", -1))
 	}
 }
 
@@ -188,7 +188,7 @@ func (m *Middleware) callback(w http.ResponseWriter, r *http.Request, p *provide
 		if c, ok := cookieValue(r.Header, name); ok {
 			// Consumed whatever happens next: replaying this callback
 			// finds no flow.
-			http.SetCookie(w, m.jar.cookie(name, "", m.jar.fpath, -1))
+			http.SetCookie(w, m.jar.flowCookie(name, "", -1))
 			err := securecookie.DecodeMulti(name, c, &f, m.flowCodecs...)
 			found = err == nil && subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) == 1 &&
 				m.now().Sub(time.Unix(f.Created, 0)) < flowLifetime

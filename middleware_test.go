@@ -284,9 +284,11 @@ func TestSecureCookiesOnHTTPS(t *testing.T) {
 	c.Transport = app.Client().Transport
 	c.Jar = &prefixJar{CookieJar: c.Jar, t: t}
 	res, _ := get(t, c, app.URL+"/auth/login?next=/me")
+	// Flow cookies are __Host- too: a sibling subdomain cannot plant one
+	// (with Domain=parent) to log the victim into the attacker's account.
 	for _, ck := range res.Cookies() {
-		if !strings.HasPrefix(ck.Name, "__Secure-gatehouse_flow_") || !ck.Secure || !ck.HttpOnly || ck.Path != "/auth" {
-			t.Errorf("flow cookie over https = %+v, want __Secure-gatehouse_flow_*, Secure, HttpOnly, Path=/auth", ck)
+		if !strings.HasPrefix(ck.Name, "__Host-gatehouse_flow_") || !ck.Secure || !ck.HttpOnly || ck.Path != "/" || ck.Domain != "" {
+			t.Errorf("flow cookie over https = %+v, want __Host-gatehouse_flow_*, Secure, HttpOnly, Path=/, no Domain", ck)
 		}
 	}
 	res, body := get(t, c, res.Header.Get("Location"))
