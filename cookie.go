@@ -465,9 +465,14 @@ func (j *cookieJar) deleteChunks(w http.ResponseWriter, r *http.Request, from in
 	}
 }
 
-// clearSession deletes the session cookie and every chunk.
+// clearSession deletes the session cookie and every chunk that the
+// request carries, and nothing else: deleting a cookie the request did not
+// carry (a cross-site POST carries no Lax cookie) would let another site
+// sign the user out.
 func (j *cookieJar) clearSession(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, j.cookie(j.name, "", j.path, -1))
+	if _, ok := cookieValue(r.Header, j.name); ok {
+		http.SetCookie(w, j.cookie(j.name, "", j.path, -1))
+	}
 	j.deleteChunks(w, r, 1)
 }
 

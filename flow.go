@@ -340,15 +340,16 @@ func (m *Middleware) logout(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, r, "logout", fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method))
 		return
 	}
-	if r.Method != http.MethodPost && crossSite(r) {
-		// A link on another site must not sign the user out (here and,
-		// through RP-initiated logout, at the provider): ask first. The
-		// POST it leads to is same-site; a cross-site POST carries no
-		// SameSite=Lax session cookie, so it cannot end a session.
+	if !m.fromOwnPages(r) {
+		// Another site, even a sibling subdomain, must not sign the user
+		// out (here and, through RP-initiated logout, at the provider),
+		// by a link or a form: ask first. The page's own POST is
+		// same-origin. Its form may be redirected to the provider's
+		// logout, which form-action must allow.
 		h := w.Header()
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", "default-src 'none'; form-action "+m.logoutFormAction+"; frame-ancestors 'none'")
 		if r.Method != http.MethodHead {
 			_ = logoutPage.Execute(w, m.logoutPath)
 		}
@@ -387,14 +388,27 @@ func (m *Middleware) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
-// crossSite reports whether the browser says the request comes from
-// another site (Sec-Fetch-Site, which all current browsers send).
-func crossSite(r *http.Request) bool {
+// fromOwnPages reports whether r comes from this site's own pages or from
+// the user typing the address, as the browser says: Sec-Fetch-Site
+// same-origin or none. Without that header (older browsers, non-browser
+// clients), an Origin or Referer header naming another origin counts as
+// another site, and a request with neither as the user's own.
+func (m *Middleware) fromOwnPages(r *http.Request) bool {
 	switch r.Header.Get("Sec-Fetch-Site") {
-	case "cross-site", "same-site":
+	case "same-origin", "none":
 		return true
+	case "":
+	default:
+		return false
 	}
-	return false
+	if o := r.Header.Get("Origin"); o != "" {
+		return o == m.origin
+	}
+	if ref := r.Header.Get("Referer"); ref != "" {
+		u, err := url.Parse(ref)
+		return err == nil && u.Scheme+"://"+u.Host == m.origin
+	}
+	return true
 }
 
 // logoutPage asks a user who followed a link from another site to confirm.

@@ -151,6 +151,10 @@ type Middleware struct {
 	logoutPath   string
 	postLogout   string // absolute URL
 	origin       string // scheme://host of RedirectURL
+	// logoutFormAction is the CSP form-action of the logout confirmation
+	// page: this site, and the origins of the providers' end_session
+	// endpoints, where its form's answer redirects.
+	logoutFormAction string
 
 	client       *http.Client
 	log          *slog.Logger
@@ -185,6 +189,12 @@ func New(ctx context.Context, cfg Config) (*Middleware, error) {
 	}
 	if err := m.setupBackchannel(cfg); err != nil {
 		return nil, err
+	}
+	m.logoutFormAction = "'self'"
+	for _, p := range m.providers {
+		if u, err := url.Parse(p.endSessionURL); err == nil && u.Host != "" && !strings.Contains(m.logoutFormAction, " "+u.Scheme+"://"+u.Host) {
+			m.logoutFormAction += " " + u.Scheme + "://" + u.Host
+		}
 	}
 	return m, nil
 }

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -406,6 +407,62 @@ func TestLogoutFromAnotherSite(t *testing.T) {
 	}
 	if status, _ := app.me(t, c); status != http.StatusUnauthorized {
 		t.Errorf("GET /me after logout: status %d, want 401", status)
+	}
+}
+
+// TestLogoutCSRF: only the app's own pages (same-origin) and a typed
+// address (Sec-Fetch-Site: none) log out directly, whatever the method;
+// any other request gets the confirmation page and changes no cookie.
+func TestLogoutCSRF(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	c := app.login(t, "alice")
+	for _, tt := range []struct {
+		method string
+		header []string
+	}{
+		{"POST", []string{"Sec-Fetch-Site", "cross-site"}},
+		{"POST", []string{"Sec-Fetch-Site", "same-site"}},
+		{"GET", []string{"Sec-Fetch-Site", "same-site"}},
+		{"POST", []string{"Origin", "https://evil.example"}},
+		{"POST", []string{"Origin", "null"}},
+		{"GET", []string{"Referer", "https://evil.example/page"}},
+	} {
+		req, _ := http.NewRequest(tt.method, app.URL+"/auth/logout", nil)
+		req.Header.Set(tt.header[0], tt.header[1])
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `method="post"`) || len(res.Header["Set-Cookie"]) != 0 {
+			t.Errorf("%s /auth/logout with %s: %s: %d, Set-Cookie %v; want 200, the confirmation form and no cookie change",
+				tt.method, tt.header[0], tt.header[1], res.StatusCode, res.Header["Set-Cookie"])
+		}
+		if status, _ := app.me(t, c); status != http.StatusOK {
+			t.Fatalf("GET /me after %s /auth/logout with %s: %s: status %d, want 200 (still signed in)", tt.method, tt.header[0], tt.header[1], status)
+		}
+	}
+	if app.p.Revocations() != 0 {
+		t.Errorf("revocations = %d, want 0", app.p.Revocations())
+	}
+}
+
+// TestLogoutWithoutCookieChangesNoCookie: a logout request that carries no
+// session cookie must not delete one: a cross-site POST carries no Lax
+// cookie, and deletion headers on its answer would still sign the user out.
+func TestLogoutWithoutCookieChangesNoCookie(t *testing.T) {
+	app := newTestApp(t, authtest.Config{}, nil)
+	for _, method := range []string{"GET", "POST"} {
+		req, _ := http.NewRequest(method, app.URL+"/auth/logout", nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if len(res.Header["Set-Cookie"]) != 0 {
+			t.Errorf("%s /auth/logout without a session cookie: Set-Cookie %v, want none", method, res.Header["Set-Cookie"])
+		}
 	}
 }
 
