@@ -33,6 +33,7 @@ const maxChunks = 12
 // plain OAuth 2.0 user API) are kept in extra.
 type session struct {
 	provider  string // name of the provider that signed the user in
+	binding   string // that provider's issuer and client ID, hashed: see provider.binding
 	created   int64  // unix seconds: start of the absolute session lifetime
 	tokenTime int64  // unix seconds: when the current access token was issued
 	expiry    int64  // unix seconds: access token expiry; 0 when unknown
@@ -71,7 +72,7 @@ func (s *session) unpack() {
 	s.unpacked = true
 }
 
-const sessionVersion = 2
+const sessionVersion = 3
 
 // marshal encodes s compactly: a version byte, then varints and
 // length-prefixed strings. JWT-shaped tokens are stored with their base64url
@@ -79,10 +80,11 @@ const sessionVersion = 2
 // encodes the whole value twice in base64.
 func (s *session) marshal() []byte {
 	s.unpack()
-	n := 16 + len(s.provider) + len(s.tokenType) + len(s.access) + len(s.refresh) + len(s.idToken) + len(s.extra)
+	n := 16 + len(s.provider) + len(s.binding) + len(s.tokenType) + len(s.access) + len(s.refresh) + len(s.idToken) + len(s.extra)
 	b := make([]byte, 0, n)
 	b = append(b, sessionVersion)
 	b = appendString(b, s.provider)
+	b = appendString(b, s.binding)
 	b = binary.AppendVarint(b, s.created)
 	b = binary.AppendVarint(b, s.tokenTime)
 	b = binary.AppendVarint(b, s.expiry)
@@ -104,6 +106,7 @@ func unmarshalSession(b []byte) (*session, error) {
 	d := decoder{b: b[1:]}
 	s := &session{}
 	s.provider = d.string()
+	s.binding = d.string()
 	s.created = d.varint()
 	s.tokenTime = d.varint()
 	s.expiry = d.varint()

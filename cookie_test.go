@@ -74,6 +74,56 @@ func TestCookieFromAnotherSecret(t *testing.T) {
 	}
 }
 
+// TestSessionBoundToDeployment: staging and production that share a
+// cookie secret (and a Store) but use another provider or another client
+// do not accept each other's sessions.
+func TestSessionBoundToDeployment(t *testing.T) {
+	staging := authtest.NewProvider(authtest.Config{})
+	t.Cleanup(staging.Close)
+	production := authtest.NewProvider(authtest.Config{})
+	t.Cleanup(production.Close)
+	store := newMemStore()
+	for _, tt := range []struct {
+		name  string
+		store bool
+		prod  func(t *testing.T) *testApp
+	}{
+		{"another issuer", false, func(t *testing.T) *testApp { return newAppFor(t, production, nil) }},
+		{"another client", false, func(t *testing.T) *testApp {
+			return newAppFor(t, staging, func(c *auth.Config) { c.ClientID = "production-client" })
+		}},
+		{"another issuer, shared store", true, func(t *testing.T) *testApp {
+			return newAppFor(t, production, func(c *auth.Config) { c.Store = store })
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			stg := newAppFor(t, staging, func(c *auth.Config) {
+				if tt.store {
+					c.Store = store
+				}
+			})
+			c := stg.login(t, "alice")
+			if status, _ := stg.me(t, c); status != http.StatusOK {
+				t.Fatalf("staging GET /me: %d, want 200", status)
+			}
+			prod := tt.prod(t)
+			req, _ := http.NewRequest("GET", prod.URL+"/me", nil)
+			req.Header.Set("Accept", "application/json")
+			for _, ck := range stg.sessionCookies(c) {
+				req.AddCookie(ck)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusUnauthorized {
+				t.Errorf("staging's session at production (%s): status = %d, want 401", tt.name, res.StatusCode)
+			}
+		})
+	}
+}
+
 func TestSecretRotation(t *testing.T) {
 	p := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(p.Close)

@@ -46,7 +46,7 @@ func IdentityFromClaims(b []byte) (*Identity, error) { return identityFrom("", b
 // size without a provider.
 func SealSession(m *Middleware, access, refresh, idToken string, expiry time.Time) (string, error) {
 	now := m.now()
-	s := &session{created: now.Unix(), tokenTime: now.Unix(), expiry: expiry.Unix(), access: access, refresh: refresh, idToken: idToken}
+	s := &session{binding: m.providers[0].binding, created: now.Unix(), tokenTime: now.Unix(), expiry: expiry.Unix(), access: access, refresh: refresh, idToken: idToken}
 	ss, err := m.save(context.Background(), s, "")
 	if err != nil {
 		return "", err

@@ -243,6 +243,7 @@ func (m *Middleware) callback(w http.ResponseWriter, r *http.Request, p *provide
 	now := m.now()
 	s := &session{
 		provider:  p.name,
+		binding:   p.binding,
 		created:   now.Unix(),
 		tokenTime: now.Unix(),
 		tokenType: tokenType(tok),

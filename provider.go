@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -146,6 +147,22 @@ type provider struct {
 
 	loginPath    string // LoginPath/name, or LoginPath for a single provider
 	callbackPath string
+
+	// binding ties sessions to this provider's issuer and client ID: a
+	// hash of both, stored in each session and checked when it is read, so
+	// that a deployment sharing the cookie secret with another one
+	// (staging and production) does not accept the other's sessions.
+	binding string
+}
+
+// setBinding computes p.binding once its issuer is known.
+func (p *provider) setBinding() {
+	id := p.issuer
+	if id == "" {
+		id = p.oauth.Endpoint.AuthURL // plain OAuth 2.0: no issuer
+	}
+	h := sha256.Sum256([]byte("gatehouse/auth session binding\x00" + id + "\x00" + p.clientID))
+	p.binding = string(h[:8])
 }
 
 // route is a per-provider path: LoginPath/name or the callback path/name.
@@ -204,12 +221,12 @@ func (m *Middleware) setupProviders(ctx context.Context, cfg Config) error {
 		m.providers = append(m.providers, p)
 	}
 	for i, p := range m.providers {
-		if list[i].Issuer == "" {
-			continue
+		if list[i].Issuer != "" {
+			if err := m.discover(ctx, p, list[i].Issuer); err != nil {
+				return err
+			}
 		}
-		if err := m.discover(ctx, p, list[i].Issuer); err != nil {
-			return err
-		}
+		p.setBinding()
 	}
 	return nil
 }

@@ -178,8 +178,10 @@ func (m *Middleware) decode(ctx context.Context, parts []string) (*sessionState,
 	if err != nil {
 		return nil, err
 	}
-	if m.providerByName(s.provider) == nil {
-		return nil, fmt.Errorf("auth: session from unknown provider %q", s.provider)
+	if p := m.providerByName(s.provider); p == nil || s.binding != p.binding {
+		// Another deployment sharing the secret (staging and production),
+		// or a provider renamed or reconfigured: not a session of ours.
+		return nil, fmt.Errorf("auth: session from unknown provider %q or another issuer or client", s.provider)
 	}
 	ss, err := m.newState(s, id)
 	if err != nil {
