@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -132,7 +131,7 @@ func (m *Middleware) setupBackchannel(cfg Config) error {
 	}
 	replay, ok := m.store.(ReplayGuard)
 	if !ok {
-		replay = &memoryReplayGuard{max: 10000, seen: map[string]time.Time{}, now: func() time.Time { return m.now() }}
+		replay = newMemoryReplayGuard(func() time.Time { return m.now() })
 	}
 	m.backchannel = backchannel{path: path, bySID: bySID, bySub: bySub, replay: replay}
 	return nil
@@ -330,43 +329,22 @@ func logoutTokenKey(p *provider, lt *oidc.LogoutToken) string {
 	return hex.EncodeToString(h.Sum(nil)[:20])
 }
 
-// memoryReplayGuard is the ReplayGuard of a process whose Store has none.
-// It holds at most max keys: when full, expired keys go first, then the
-// one that expires soonest.
+// memoryReplayGuard is the ReplayGuard of a process whose Store has none:
+// the keys it has seen, each until its expiry, bounded.
 type memoryReplayGuard struct {
-	mu   sync.Mutex
-	max  int
-	seen map[string]time.Time // key -> expiry
+	seen *boundedCache[string, struct{}]
 	now  func() time.Time
 }
 
+func newMemoryReplayGuard(now func() time.Time) *memoryReplayGuard {
+	return &memoryReplayGuard{seen: newBoundedCache[string, struct{}](10000, 1<<20), now: now}
+}
+
 func (g *memoryReplayGuard) ClaimTokenID(_ context.Context, key string, expiry time.Time) (bool, error) {
-	now := g.now()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if exp, ok := g.seen[key]; ok && now.Before(exp) {
-		return false, nil
-	}
-	if len(g.seen) >= g.max {
-		soonest, soonestExp := "", time.Time{}
-		for k, exp := range g.seen {
-			if !now.Before(exp) {
-				delete(g.seen, k)
-			} else if soonest == "" || exp.Before(soonestExp) {
-				soonest, soonestExp = k, exp
-			}
-		}
-		if len(g.seen) >= g.max {
-			delete(g.seen, soonest)
-		}
-	}
-	g.seen[key] = expiry
-	return true, nil
+	return g.seen.add(key, struct{}{}, len(key)+64, expiry, g.now()), nil
 }
 
 func (g *memoryReplayGuard) ReleaseTokenID(_ context.Context, key string) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	delete(g.seen, key)
+	g.seen.delete(key)
 	return nil
 }

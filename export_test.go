@@ -46,7 +46,7 @@ func IdentityFromClaims(b []byte) (*Identity, error) { return identityFrom("", b
 // size without a provider.
 func SealSession(m *Middleware, access, refresh, idToken string, expiry time.Time) (string, error) {
 	now := m.now()
-	s := &session{binding: m.providers[0].binding, created: now.Unix(), tokenTime: now.Unix(), expiry: expiry.Unix(), access: access, refresh: refresh, idToken: idToken}
+	s := &session{binding: m.providers[0].binding, family: "12345678", created: now.Unix(), tokenTime: now.Unix(), expiry: expiry.Unix(), access: access, refresh: refresh, idToken: idToken}
 	ss, err := m.save(context.Background(), s, "")
 	if err != nil {
 		return "", err
@@ -64,16 +64,15 @@ func SealSession(m *Middleware, access, refresh, idToken string, expiry time.Tim
 
 // SetCacheLimits bounds the session cache; 0 entries turns it off.
 func SetCacheLimits(m *Middleware, entries, bytes int) {
-	m.cache.maxEntries, m.cache.maxBytes = entries, bytes
+	m.cache.entries = newBoundedCache[uint64, *sessionState](entries, bytes)
 	m.cache.off = entries == 0
 }
 
 // CacheLen returns the number of cached sessions.
-func CacheLen(m *Middleware) int {
-	m.cache.mu.RLock()
-	defer m.cache.mu.RUnlock()
-	return len(m.cache.entries)
-}
+func CacheLen(m *Middleware) int { return m.cache.entries.len() }
+
+// GraceLen returns the number of refreshed sessions in the grace cache.
+func GraceLen(m *Middleware) int { return m.graced.entries.len() }
 
 // OpenSessionValue authenticates and decrypts a session cookie value with
 // securecookie and returns the session bytes inside, for the benchmark

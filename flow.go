@@ -48,9 +48,13 @@ func (m *Middleware) flowCookieName(state string) string {
 }
 
 func randomString() string {
-	b := make([]byte, 32)
+	return base64.RawURLEncoding.EncodeToString(randomBytes(32))
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
 	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return b
 }
 
 // login starts a login with p: a fresh state, nonce (for OpenID Connect)
@@ -244,6 +248,7 @@ func (m *Middleware) callback(w http.ResponseWriter, r *http.Request, p *provide
 	s := &session{
 		provider:  p.name,
 		binding:   p.binding,
+		family:    string(randomBytes(8)),
 		created:   now.Unix(),
 		tokenTime: now.Unix(),
 		tokenType: tokenType(tok),

@@ -300,14 +300,14 @@ func (m *Middleware) configure(cfg Config) error {
 	}
 	m.grace = orDefault(cfg.RefreshGrace, 30*time.Second)
 	if m.grace < 0 {
-		m.grace = 0
+		m.grace = 0 // no grace entries at all
 	}
 	m.store = cfg.Store
 	m.cache = newSessionCache(10000, 64<<20)
 	// Sessions in a Store are not cached, so that ending one takes
 	// effect at once on every instance.
 	m.cache.off = m.store != nil
-	m.graced = newGraceCache(10000)
+	m.graced = newGraceCache(m.grace)
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -49,7 +48,7 @@ func (m *Middleware) refreshDue(s *session, now time.Time) bool {
 func (m *Middleware) refresh(ctx context.Context, ss *sessionState) (*sessionState, error) {
 	key := tokenKey(ss.full().refresh)
 	now := m.now()
-	if ns := m.graced.get(key, now); ns != nil {
+	if ns := m.graced.get(m, key, now); ns != nil {
 		m.log.DebugContext(ctx, "auth: refreshed token reused from grace cache", sessionAttrs(ns))
 		return ns, nil
 	}
@@ -57,7 +56,7 @@ func (m *Middleware) refresh(ctx context.Context, ss *sessionState) (*sessionSta
 		return ss, fmt.Errorf("auth: refresh: %w (retry after %s)", ErrProviderUnavailable, until.UTC().Format(time.RFC3339))
 	}
 	v, err, _ := m.flights.Do(key, func() (any, error) {
-		if ns := m.graced.get(key, m.now()); ns != nil {
+		if ns := m.graced.get(m, key, m.now()); ns != nil {
 			return ns, nil
 		}
 		// One request's cancellation must not fail the others sharing
@@ -67,10 +66,10 @@ func (m *Middleware) refresh(ctx context.Context, ss *sessionState) (*sessionSta
 		ns, err := m.doRefresh(fctx, ss)
 		switch {
 		case err == nil:
-			now := m.now()
-			m.graced.put(key, ns, now, now.Add(m.grace))
+			m.graced.put(key, ns, m.now())
 			m.log.InfoContext(ctx, "auth: token refreshed", sessionAttrs(ns))
 		case errors.Is(err, ErrSessionEnded):
+			m.graced.endFamily(ss, m.now())
 			m.log.WarnContext(ctx, "auth: refresh rejected; session ended", sessionAttrs(ss), "error", err)
 		default:
 			wait := m.graced.failed(key, m.now())
@@ -260,85 +259,83 @@ func tokenKey(refresh string) string {
 }
 
 // graceCache remembers, per old refresh token, the session a refresh
-// produced (for RefreshGrace), and which tokens are backing off after a
-// failed refresh. Both maps are bounded.
+// produced (for RefreshGrace; nothing when it is off), which tokens are
+// backing off after a failed refresh, and which sign-ins (session
+// families) ended recently: a grace entry of an ended sign-in is never
+// handed out, so a copy of a pre-refresh cookie cannot come back after
+// logout. All three are bounded in entries and bytes.
 type graceCache struct {
-	mu      sync.Mutex
-	max     int
-	entries map[string]graceEntry
-	backoff map[string]backoffEntry
-}
-
-type graceEntry struct {
-	ss    *sessionState
-	until time.Time
+	grace   time.Duration
+	entries *boundedCache[string, *sessionState]
+	backoff *boundedCache[string, backoffEntry]
+	ended   *boundedCache[string, struct{}]
 }
 
 type backoffEntry struct {
-	fails int
-	until time.Time
+	fails   int
+	retryAt time.Time
 }
 
-func newGraceCache(max int) *graceCache {
-	return &graceCache{max: max, entries: map[string]graceEntry{}, backoff: map[string]backoffEntry{}}
+func newGraceCache(grace time.Duration) *graceCache {
+	return &graceCache{
+		grace:   grace,
+		entries: newBoundedCache[string, *sessionState](10000, 64<<20),
+		backoff: newBoundedCache[string, backoffEntry](10000, 1<<20),
+		ended:   newBoundedCache[string, struct{}](10000, 1<<20),
+	}
 }
 
-func (g *graceCache) get(key string, now time.Time) *sessionState {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	e, ok := g.entries[key]
-	if !ok || !now.Before(e.until) {
+// get returns the session that refreshing the token of key produced, if
+// it is still within the grace period, its sign-in has not ended, and its
+// own token is not due (then it is no use: refresh again).
+func (g *graceCache) get(m *Middleware, key string, now time.Time) *sessionState {
+	ns, ok := g.entries.get(key, now)
+	if !ok {
 		return nil
 	}
-	return e.ss
+	if _, ended := g.ended.get(ns.sess.family, now); ended || !now.Before(ns.end) || m.refreshDue(ns.sess, now) {
+		g.entries.delete(key)
+		return nil
+	}
+	return ns
 }
 
-func (g *graceCache) put(key string, ss *sessionState, now, until time.Time) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	delete(g.backoff, key)
-	makeRoom(g.entries, g.max, func(e graceEntry) bool { return !now.Before(e.until) })
-	g.entries[key] = graceEntry{ss, until}
+func (g *graceCache) put(key string, ns *sessionState, now time.Time) {
+	g.backoff.delete(key)
+	if _, ended := g.ended.get(ns.sess.family, now); ended {
+		return
+	}
+	until := now.Add(g.grace)
+	if ns.end.Before(until) {
+		until = ns.end // never beyond the session it hands out
+	}
+	g.entries.put(key, ns, ns.size(), until, now)
+}
+
+// endFamily records that the sign-in of ss has ended: no grace entry of
+// it is handed out from now on.
+func (g *graceCache) endFamily(ss *sessionState, now time.Time) {
+	if ss == nil || g.grace <= 0 {
+		return
+	}
+	g.ended.put(ss.sess.family, struct{}{}, 64, now.Add(g.grace), now)
 }
 
 // failed records a failed refresh and returns how long to wait before the
 // next try: 1 s, doubling to at most a minute.
 func (g *graceCache) failed(key string, now time.Time) time.Duration {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	makeRoom(g.backoff, g.max, func(e backoffEntry) bool { return !now.Before(e.until) })
-	e := g.backoff[key]
+	e, _ := g.backoff.get(key, now)
 	e.fails++
 	wait := min(time.Second<<min(e.fails-1, 6), time.Minute)
-	e.until = now.Add(wait)
-	g.backoff[key] = e
+	e.retryAt = now.Add(wait)
+	// Remembered past retryAt, so that the next failure waits longer.
+	g.backoff.put(key, e, 64, e.retryAt.Add(2*time.Minute), now)
 	return wait
 }
 
-// makeRoom brings a full map below max entries: the expired ones go first,
-// then arbitrary ones (map order is random).
-func makeRoom[V any](m map[string]V, max int, expired func(V) bool) {
-	if len(m) < max {
-		return
-	}
-	for k, v := range m {
-		if expired(v) {
-			delete(m, k)
-		}
-	}
-	for k := range m {
-		if len(m) < max {
-			return
-		}
-		delete(m, k)
-	}
-}
-
 func (g *graceCache) backingOff(key string, now time.Time) (time.Time, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	e, ok := g.backoff[key]
-	return e.until, ok && now.Before(e.until)
+	e, ok := g.backoff.get(key, now)
+	return e.retryAt, ok && now.Before(e.retryAt)
 }
 
 // httpClient returns the request's auto-refreshing client.

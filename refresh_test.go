@@ -381,3 +381,67 @@ func TestClientKeepsTokenOnItsHost(t *testing.T) {
 		t.Errorf("cross-host redirect: status %d, other host got Authorization %q; want the 302 back and no token sent", statuses["/away"], leaked)
 	}
 }
+
+// TestGraceAfterLogout: a copy of the cookie from before a refresh (a
+// thief's) is not upgraded from the grace cache once the user has logged
+// out: it is anonymous, then and later.
+func TestGraceAfterLogout(t *testing.T) {
+	app := newTestApp(t, authtest.Config{Rotation: authtest.Rotate}, nil)
+	c := app.login(t, "alice")
+	thief := app.cloneBrowser(t, c)
+	app.p.Advance(2 * time.Hour)
+	if status, _ := app.me(t, c); status != http.StatusOK { // refreshed: a grace entry
+		t.Fatalf("GET /me after expiry: %d, want 200", status)
+	}
+	req, _ := http.NewRequest("POST", app.URL+"/auth/logout", nil)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	app.p.Advance(10 * time.Second)
+	if status, _ := app.me(t, thief); status != http.StatusUnauthorized {
+		t.Errorf("pre-refresh cookie 10 s after logout: %d, want 401", status)
+	}
+	app.p.Advance(50 * time.Minute)
+	if status, _ := app.me(t, thief); status != http.StatusUnauthorized {
+		t.Errorf("pre-refresh cookie 50 min after logout: %d, want 401", status)
+	}
+}
+
+// TestGraceHitIsNotDue: with a provider that does not rotate refresh
+// tokens and access tokens shorter than the grace period, a session that
+// is due again must get a new token, not its own expired one back from
+// the grace cache.
+func TestGraceHitIsNotDue(t *testing.T) {
+	app := newTestApp(t, authtest.Config{Rotation: authtest.NoRotation, AccessTokenTTL: 10 * time.Second}, nil)
+	c := app.login(t, "alice")
+	_, first := get(t, c, app.URL+"/token")
+	app.p.Advance(10 * time.Second)
+	_, second := get(t, c, app.URL+"/token")
+	app.p.Advance(10 * time.Second)
+	res, third := get(t, c, app.URL+"/token")
+	if res.StatusCode != http.StatusOK || third == second || second == first {
+		t.Errorf("tokens: %q, %q, then %d %q; want three different tokens", first, second, res.StatusCode, third)
+	}
+	if n := app.p.Grants("refresh_token"); n != 2 {
+		t.Errorf("refresh_token grants = %d, want 2", n)
+	}
+}
+
+// TestGraceOff: with RefreshGrace negative nothing is kept in memory, and
+// grace entries end with the grace period.
+func TestGraceOff(t *testing.T) {
+	for _, tt := range []struct {
+		grace time.Duration
+		want  int
+	}{{-1, 0}, {0, 1}} {
+		app := newTestApp(t, authtest.Config{}, func(c *auth.Config) { c.RefreshGrace = tt.grace })
+		c := app.login(t, "alice")
+		app.p.Advance(2 * time.Hour)
+		app.me(t, c)
+		if n := auth.GraceLen(app.m); n != tt.want {
+			t.Errorf("RefreshGrace %v: %d grace entries after a refresh, want %d", tt.grace, n, tt.want)
+		}
+	}
+}

@@ -260,6 +260,7 @@ func (m *Middleware) writeCookie(w http.ResponseWriter, r *http.Request, ss *ses
 func (m *Middleware) endSession(w http.ResponseWriter, r *http.Request, ss *sessionState) error {
 	if ss != nil {
 		m.cache.remove(ss)
+		m.graced.endFamily(ss, m.now())
 		if m.store != nil && ss.id != "" {
 			if err := m.store.Delete(r.Context(), ss.id); err != nil {
 				m.log.ErrorContext(r.Context(), "auth: delete stored session", "error", err)
@@ -289,17 +290,13 @@ func claimString(claims []byte, name string) string {
 // bytes; entries end with their session. Sessions in a Store are not
 // cached, so deleting them takes effect at once.
 type sessionCache struct {
-	seed       maphash.Seed
-	mu         sync.RWMutex
-	entries    map[uint64]*sessionState
-	bytes      int
-	maxEntries int
-	maxBytes   int
-	off        bool
+	seed    maphash.Seed
+	entries *boundedCache[uint64, *sessionState]
+	off     bool
 }
 
 func newSessionCache(maxEntries, maxBytes int) *sessionCache {
-	return &sessionCache{seed: maphash.MakeSeed(), entries: map[uint64]*sessionState{}, maxEntries: maxEntries, maxBytes: maxBytes}
+	return &sessionCache{seed: maphash.MakeSeed(), entries: newBoundedCache[uint64, *sessionState](maxEntries, maxBytes)}
 }
 
 // hash keys a cookie value by its length and its last bytes, which encode
@@ -334,11 +331,8 @@ func (c *sessionCache) get(parts []string, now time.Time) *sessionState {
 	if c.off {
 		return nil
 	}
-	k := c.hash(parts...)
-	c.mu.RLock()
-	ss := c.entries[k]
-	c.mu.RUnlock()
-	if ss == nil || !now.Before(ss.end) {
+	ss, ok := c.entries.get(c.hash(parts...), now)
+	if !ok {
 		return nil
 	}
 	// Compare part by part against the cached value, in constant time.
@@ -384,27 +378,7 @@ func (c *sessionCache) put(ss *sessionState, now time.Time) {
 	if c.off || ss.value == "" {
 		return
 	}
-	k := c.hash(ss.value)
-	size := ss.size()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if old := c.entries[k]; old != nil {
-		delete(c.entries, k)
-		c.bytes -= old.size()
-	}
-	// Make room: drop ended sessions first, then arbitrary ones (map order
-	// is random, which makes this a cheap random eviction).
-	for k2, e := range c.entries {
-		if len(c.entries) < c.maxEntries && c.bytes+size <= c.maxBytes {
-			break
-		}
-		if !now.Before(e.end) || len(c.entries) >= c.maxEntries || c.bytes+size > c.maxBytes {
-			delete(c.entries, k2)
-			c.bytes -= e.size()
-		}
-	}
-	c.entries[k] = ss
-	c.bytes += size
+	c.entries.put(c.hash(ss.value), ss, ss.size(), ss.end, now)
 }
 
 func (ss *sessionState) size() int {
@@ -417,13 +391,7 @@ func (c *sessionCache) remove(ss *sessionState) {
 	if ss.value == "" {
 		return
 	}
-	k := c.hash(ss.value)
-	c.mu.Lock()
-	if e := c.entries[k]; e != nil && e.value == ss.value {
-		delete(c.entries, k)
-		c.bytes -= e.size()
-	}
-	c.mu.Unlock()
+	c.entries.deleteIf(c.hash(ss.value), func(e *sessionState) bool { return e.value == ss.value })
 }
 
 // reqState is the per-request value behind User, Token and Client. It is
