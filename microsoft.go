@@ -49,8 +49,9 @@ type MicrosoftOptions struct {
 // further. Users outside them are refused with [ErrLoginRefused].
 //
 // Entra's email claim is an address the tenant has not necessarily
-// verified (EmailVerified stays false): identify users by Subject, never
-// by Email.
+// verified: EmailVerified is true only when the token's optional claim
+// xms_edov ("email domain owner verified") is true, whatever
+// email_verified says. Identify users by Subject, never by Email.
 func Microsoft(tenant, clientID, clientSecret string, opts MicrosoftOptions) Provider {
 	if tenant == "" {
 		tenant = "common"
@@ -140,6 +141,21 @@ func (q microsoftQuirks) checkIDToken(p *provider, claims []byte) error {
 		return fmt.Errorf("%w: a personal account, with tenant organizations", ErrLoginRefused)
 	}
 	return nil
+}
+
+// identity sets EmailVerified from xms_edov: Entra's email claim is "not
+// verified" by default ("ID token claims reference", email; "Optional
+// claims reference", xms_edov: whether the email domain owner has been
+// verified), and an email_verified claim, if a token has one, does not say
+// who verified what.
+func (microsoftQuirks) identity(u *Identity) {
+	v := ""
+	_ = scanObject(string(u.Claims), func(k, val string) {
+		if k == "xms_edov" {
+			v = val
+		}
+	})
+	u.EmailVerified = v == "true" || v == `"true"`
 }
 
 // isGUID reports whether s has the form of a GUID, as tenant IDs do.

@@ -148,3 +148,34 @@ func TestMicrosoftPreset(t *testing.T) {
 		t.Errorf("GitHub() endpoints = %q %q %q", gh.AuthURL, gh.TokenURL, gh.UserURL)
 	}
 }
+
+// TestMicrosoftEmailVerified: Entra's email is not verified unless the
+// token's xms_edov claim says its domain owner is, whatever
+// email_verified says.
+func TestMicrosoftEmailVerified(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		claim map[string]any
+		want  bool
+	}{
+		{"email_verified true, no xms_edov", map[string]any{"email_verified": true}, false},
+		{"xms_edov true", map[string]any{"xms_edov": true}, true},
+		{"xms_edov false", map[string]any{"xms_edov": false, "email_verified": true}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			app, entra := newMicrosoftApp(t, tenantA, auth.MicrosoftOptions{})
+			entra.op.FailNext(authtest.Fault{IDToken: func(c map[string]any) {
+				c["iss"] = entra.URL + "/" + tenantA + "/v2.0"
+				c["tid"] = tenantA
+				for k, v := range tt.claim {
+					c[k] = v
+				}
+			}})
+			c := app.p.Browser(t, "alice")
+			u := app.loginAt(t, c, "/auth/login")
+			if u.EmailVerified != tt.want || u.Email == "" {
+				t.Errorf("EmailVerified = %v (email %q), want %v", u.EmailVerified, u.Email, tt.want)
+			}
+		})
+	}
+}

@@ -103,6 +103,9 @@ type quirks interface {
 	// errorCode maps the provider's token endpoint error code to the one
 	// RFC 6749 defines for the same condition.
 	errorCode(code string) string
+	// identity adjusts the Identity read from the user's claims, for
+	// claims the provider means differently.
+	identity(u *Identity)
 }
 
 // standard is the behaviour of providers that follow the specifications.
@@ -123,6 +126,8 @@ func (standard) user(ctx context.Context, m *Middleware, p *provider, tok *oauth
 }
 
 func (standard) errorCode(code string) string { return code }
+
+func (standard) identity(*Identity) {}
 
 // provider is one configured provider, ready for use: its endpoints, what
 // we learned from its discovery document, and its paths.

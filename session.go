@@ -99,6 +99,9 @@ func (m *Middleware) newState(s *session, id string) (*sessionState, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p := m.providerByName(s.provider); p != nil {
+		p.quirks.identity(u)
+	}
 	return &sessionState{sess: s, user: u, end: time.Unix(s.created, 0).Add(m.lifetime), id: id}, nil
 }
 
