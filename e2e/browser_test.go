@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -101,4 +102,59 @@ func newTab(t *testing.T, timeout time.Duration) (tab context.Context, closeTab 
 	ctx, cancel := context.WithTimeout(tab, timeout)
 	t.Cleanup(cancel)
 	return ctx, closeTab
+}
+
+// shown is a page the tab has loaded: its URL and the text of its body.
+type shown struct{ URL, Text string }
+
+func (s shown) String() string {
+	if s.URL == "" {
+		return "nothing loaded"
+	}
+	return fmt.Sprintf("%s showing %q", withoutQuery(s.URL), s.Text)
+}
+
+// look returns the page in the tab once it has loaded, or false while it
+// is loading or navigating.
+func look(tab context.Context) (shown, bool) {
+	ctx, cancel := context.WithTimeout(tab, time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`document.readyState === "complete" && document.body ? [location.href, document.body.innerText] : null`))
+	if err != nil || len(v) != 2 {
+		return shown{}, false
+	}
+	return shown{URL: v[0], Text: strings.TrimSpace(v[1])}, true
+}
+
+// await waits up to timeout for the tab to show a loaded page for which
+// ok holds, and returns it; when none comes, it returns the last page it
+// saw and false. It does not depend on how the tab got there: a click, a
+// script, a form, a chain of redirects.
+func await(tab context.Context, timeout time.Duration, ok func(shown) bool) (shown, bool) {
+	deadline := time.Now().Add(timeout)
+	var last shown
+	for {
+		if s, loaded := look(tab); loaded {
+			last = s
+			if ok(s) {
+				return s, true
+			}
+		}
+		if time.Now().After(deadline) {
+			return last, false
+		}
+		select {
+		case <-tab.Done():
+			return last, false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// withoutQuery is u without its query, which may hold a code or state
+// that has no place in a log.
+func withoutQuery(u string) string {
+	before, _, _ := strings.Cut(u, "?")
+	return before
 }
