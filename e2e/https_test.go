@@ -19,7 +19,7 @@ import (
 // Domain) the browser enforces: a flow cookie that broke them would be
 // dropped and no login could complete.
 func TestBrowserHTTPSLogin(t *testing.T) {
-	browserPath := findBrowser(t)
+	findBrowser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -43,21 +43,8 @@ func TestBrowserHTTPSLogin(t *testing.T) {
 	app.StartTLS()
 	defer app.Close()
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(browserPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("ignore-certificate-errors", true), // httptest's own certificate
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
+	bctx, closeTab := newTab(t, time.Minute) // the browser accepts httptest's own certificate
+	defer closeTab()
 
 	// A protected page: RequireLogin sends the browser through the
 	// provider and back to it.
