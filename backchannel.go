@@ -24,36 +24,6 @@ import (
 // logout token, received at Config.BackchannelLogoutPath. Both need a
 // [Store] that can find sessions by user or by provider session.
 
-// SubjectDeleter is implemented by a [Store] that can end every session of
-// one user, for [Middleware.EndSessions] and back-channel logout.
-type SubjectDeleter interface {
-	// DeleteSubject deletes every session whose SessionInfo has this
-	// Provider and Subject, and returns how many it deleted. A session
-	// saved concurrently may survive; one deleted must stay deleted.
-	DeleteSubject(ctx context.Context, provider, sub string) (int, error)
-}
-
-// SIDDeleter is implemented by a [Store] that can end the sessions of one
-// provider session (the ID token's sid claim), for back-channel logout.
-type SIDDeleter interface {
-	// DeleteSID deletes every session whose SessionInfo has this Provider
-	// and SID, and returns how many it deleted.
-	DeleteSID(ctx context.Context, provider, sid string) (int, error)
-}
-
-// ReplayGuard is implemented by a [Store] shared by several processes, so
-// that each logout token (by its jti) is accepted once across all of
-// them. Without it, each process remembers in memory the tokens it
-// accepted.
-type ReplayGuard interface {
-	// ClaimTokenID records key until expiry and reports whether it is
-	// new: false means key was claimed before and has not expired.
-	ClaimTokenID(ctx context.Context, key string, expiry time.Time) (first bool, err error)
-	// ReleaseTokenID forgets key, so the token can be sent again: the
-	// logout it carried failed.
-	ReleaseTokenID(ctx context.Context, key string) error
-}
-
 // EndSessions ends every session of the user sub signed in by provider
 // (its [Provider.Name]; "" for the provider of Config.Issuer), on every
 // instance sharing the Store: "log out everywhere". Their cookies no
@@ -65,8 +35,8 @@ type ReplayGuard interface {
 // Store, or with sessions in cookies, it returns an error wrapping
 // [errors.ErrUnsupported]. A Store failure wraps [ErrStoreUnavailable].
 func (m *Middleware) EndSessions(ctx context.Context, provider, sub string) (int, error) {
-	d, ok := m.store.(SubjectDeleter)
-	if !ok {
+	d := m.subjects
+	if d == nil {
 		return 0, fmt.Errorf("auth: EndSessions needs a Config.Store that implements SubjectDeleter: %w", errors.ErrUnsupported)
 	}
 	if sub == "" {
@@ -80,12 +50,13 @@ func (m *Middleware) EndSessions(ctx context.Context, provider, sub string) (int
 	return n, nil
 }
 
-// backchannel is the state of the back-channel logout endpoint.
+// backchannel is the back-channel logout endpoint.
 type backchannel struct {
-	path   string // "" when not mounted
-	bySID  SIDDeleter
-	bySub  SubjectDeleter
-	replay ReplayGuard
+	bySID     SIDDeleter
+	bySub     SubjectDeleter
+	replay    ReplayGuard
+	providers providers
+	log       *slog.Logger
 }
 
 const (
@@ -99,49 +70,33 @@ const (
 	maxLogoutRequest = 64 << 10
 )
 
-// setupBackchannel checks Config.BackchannelLogoutPath once the providers
-// are known.
-func (m *Middleware) setupBackchannel(cfg Config) error {
-	path := cfg.BackchannelLogoutPath
-	if path == "" {
-		return nil
+// newBackchannel checks that Config.BackchannelLogoutPath can be served:
+// it needs a Store that can end sessions by sid and by subject, and an
+// OpenID Connect provider with a fixed issuer.
+func newBackchannel(store Store, ps providers, e *env) (*backchannel, error) {
+	if store == nil {
+		return nil, errors.New("auth: Config.BackchannelLogoutPath needs a Config.Store (such as redisstore or MemoryStore): sessions kept in cookies cannot be ended from the server")
 	}
-	if !strings.HasPrefix(path, "/") {
-		return fmt.Errorf("auth: Config.BackchannelLogoutPath must start with /, got %q", path)
-	}
-	if _, taken := m.routes[path]; taken || path == m.loginPath || path == m.callbackPath || path == m.logoutPath {
-		return fmt.Errorf("auth: Config.BackchannelLogoutPath %s is already the path of login, callback or logout", path)
-	}
-	if m.store == nil {
-		return errors.New("auth: Config.BackchannelLogoutPath needs a Config.Store (such as redisstore): sessions kept in cookies cannot be ended from the server")
-	}
-	bySID, ok1 := m.store.(SIDDeleter)
-	bySub, ok2 := m.store.(SubjectDeleter)
+	bySID, ok1 := store.(SIDDeleter)
+	bySub, ok2 := store.(SubjectDeleter)
 	if !ok1 || !ok2 {
-		return fmt.Errorf("auth: Config.BackchannelLogoutPath needs a Config.Store that implements SIDDeleter and SubjectDeleter; %T does not", m.store)
+		return nil, fmt.Errorf("auth: Config.BackchannelLogoutPath needs a Config.Store that implements SIDDeleter and SubjectDeleter; %T does not", store)
 	}
-	oidcProviders := 0
-	for _, p := range m.providers {
-		if p.keys != nil && !p.issSelfCheck {
-			oidcProviders++
-		}
+	if !slices.ContainsFunc(ps, func(p *provider) bool { k, ok := p.kind.(*oidcKind); return ok && k.fixedIssuer() != "" }) {
+		return nil, errors.New("auth: Config.BackchannelLogoutPath needs an OpenID Connect provider with a fixed issuer; none is configured")
 	}
-	if oidcProviders == 0 {
-		return errors.New("auth: Config.BackchannelLogoutPath needs an OpenID Connect provider with a fixed issuer; none is configured")
-	}
-	replay, ok := m.store.(ReplayGuard)
+	replay, ok := store.(ReplayGuard)
 	if !ok {
-		replay = newMemoryReplayGuard(func() time.Time { return m.now() })
+		replay = newMemoryReplayGuard(e.now)
 	}
-	m.backchannel = backchannel{path: path, bySID: bySID, bySub: bySub, replay: replay}
-	return nil
+	return &backchannel{bySID: bySID, bySub: bySub, replay: replay, providers: ps, log: e.log}, nil
 }
 
 // backchannelLogout serves OpenID Connect Back-Channel Logout 1.0 §2.5:
 // the provider POSTs a logout_token; a valid one ends the sessions of its
 // sid, or without a sid those of its sub, and gets 200. Anything else gets
 // 400 with a JSON error (§2.8), and nothing is ended.
-func (m *Middleware) backchannelLogout(w http.ResponseWriter, r *http.Request) {
+func (b *backchannel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -159,9 +114,9 @@ func (m *Middleware) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	p, lt, err := m.verifyLogoutToken(ctx, raw[0])
+	p, lt, err := b.verifyLogoutToken(ctx, raw[0])
 	if err != nil {
-		m.log.WarnContext(ctx, "auth: back-channel logout token rejected", "error", err)
+		b.log.WarnContext(ctx, "auth: back-channel logout token rejected", "error", err)
 		writeJSONError(w, http.StatusBadRequest, "invalid_request", "invalid logout token")
 		return
 	}
@@ -173,15 +128,15 @@ func (m *Middleware) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	if t := lt.IssuedAt.Add(logoutTokenMaxAge); t.Before(until) {
 		until = t
 	}
-	until = until.Add(m.skew)
-	first, err := m.backchannel.replay.ClaimTokenID(ctx, key, until)
+	until = until.Add(p.skew)
+	first, err := b.replay.ClaimTokenID(ctx, key, until)
 	switch {
 	case err != nil:
-		m.log.ErrorContext(ctx, "auth: back-channel logout: session store failed", "error", err)
+		b.log.ErrorContext(ctx, "auth: back-channel logout: session store failed", "error", err)
 		writeJSONError(w, http.StatusBadRequest, "temporarily_unavailable", "the session store is unavailable")
 		return
 	case !first:
-		m.log.WarnContext(ctx, "auth: back-channel logout token replayed", "provider", p.name)
+		b.log.WarnContext(ctx, "auth: back-channel logout token replayed", "provider", p.name)
 		writeJSONError(w, http.StatusBadRequest, "invalid_request", "logout token already used")
 		return
 	}
@@ -189,20 +144,20 @@ func (m *Middleware) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	var n int
 	if lt.SessionID != "" {
 		// §2.6: with a sid, only the sessions of that provider session.
-		n, err = m.backchannel.bySID.DeleteSID(ctx, p.name, lt.SessionID)
+		n, err = b.bySID.DeleteSID(ctx, p.name, lt.SessionID)
 	} else {
-		n, err = m.backchannel.bySub.DeleteSubject(ctx, p.name, lt.Subject)
+		n, err = b.bySub.DeleteSubject(ctx, p.name, lt.Subject)
 	}
 	if err != nil {
 		// The provider may send the token again: let it through then.
-		if rerr := m.backchannel.replay.ReleaseTokenID(context.WithoutCancel(ctx), key); rerr != nil {
-			m.log.ErrorContext(ctx, "auth: back-channel logout: release token ID", "error", rerr)
+		if rerr := b.replay.ReleaseTokenID(context.WithoutCancel(ctx), key); rerr != nil {
+			b.log.ErrorContext(ctx, "auth: back-channel logout: release token ID", "error", rerr)
 		}
-		m.log.ErrorContext(ctx, "auth: back-channel logout: session store failed", "error", err)
+		b.log.ErrorContext(ctx, "auth: back-channel logout: session store failed", "error", err)
 		writeJSONError(w, http.StatusBadRequest, "temporarily_unavailable", "the session store is unavailable")
 		return
 	}
-	m.log.InfoContext(ctx, "auth: back-channel logout", slog.Group("session", slog.String("sub", lt.Subject), slog.String("provider", p.name)),
+	b.log.InfoContext(ctx, "auth: back-channel logout", slog.Group("session", slog.String("sub", lt.Subject), slog.String("provider", p.name)),
 		"by_sid", lt.SessionID != "", "count", n)
 	w.WriteHeader(http.StatusOK)
 }
@@ -220,7 +175,7 @@ func (m *Middleware) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 // jti and sub or sid are present, and there is no nonce (so an ID token
 // cannot pass for a logout token). Then go-oidc checks the verified token
 // again. The jti's first use is checked by the caller.
-func (m *Middleware) verifyLogoutToken(ctx context.Context, raw string) (*provider, *oidc.LogoutToken, error) {
+func (b *backchannel) verifyLogoutToken(ctx context.Context, raw string) (*provider, *oidc.LogoutToken, error) {
 	payload, err := unverifiedPayload(raw)
 	if err != nil {
 		return nil, nil, err
@@ -233,11 +188,12 @@ func (m *Middleware) verifyLogoutToken(ctx context.Context, raw string) (*provid
 		return nil, nil, err
 	}
 	var firstErr error
-	for _, p := range m.providers {
-		if p.keys == nil || p.issSelfCheck || p.issuer != c.Iss {
+	for _, p := range b.providers {
+		k, ok := p.kind.(*oidcKind)
+		if !ok || k.fixedIssuer() != c.Iss {
 			continue
 		}
-		lt, err := m.checkLogoutToken(ctx, p, raw, &c)
+		lt, err := checkLogoutToken(ctx, p, k, raw, &c)
 		if err == nil {
 			return p, lt, nil
 		}
@@ -267,16 +223,16 @@ type logoutClaims struct {
 	Events map[string]json.RawMessage `json:"events"`
 }
 
-func (m *Middleware) checkLogoutToken(ctx context.Context, p *provider, raw string, c *logoutClaims) (*oidc.LogoutToken, error) {
-	now := m.now()
+func checkLogoutToken(ctx context.Context, p *provider, k *oidcKind, raw string, c *logoutClaims) (*oidc.LogoutToken, error) {
+	now := p.now()
 	switch {
 	case !slices.Contains(c.Aud, p.clientID):
 		return nil, fmt.Errorf("%w: audience is not the client ID", ErrTokenInvalid)
-	case c.Exp == nil || *c.Exp < float64(now.Add(-m.skew).Unix()):
+	case c.Exp == nil || *c.Exp < float64(now.Add(-p.skew).Unix()):
 		return nil, fmt.Errorf("%w: expired or no exp", ErrTokenInvalid)
 	case c.Iat == nil:
 		return nil, fmt.Errorf("%w: no iat claim", ErrTokenInvalid)
-	case *c.Iat < float64(now.Add(-logoutTokenMaxAge-m.skew).Unix()):
+	case *c.Iat < float64(now.Add(-logoutTokenMaxAge-p.skew).Unix()):
 		return nil, fmt.Errorf("%w: issued too long ago (iat %.0f)", ErrTokenInvalid, *c.Iat)
 	case c.Jti == "":
 		return nil, fmt.Errorf("%w: no jti claim", ErrTokenInvalid)
@@ -287,12 +243,12 @@ func (m *Middleware) checkLogoutToken(ctx context.Context, p *provider, raw stri
 	case !bytes.HasPrefix(bytes.TrimSpace(c.Events[backchannelEvent]), []byte("{")):
 		return nil, fmt.Errorf("%w: the back-channel logout event is not a JSON object", ErrTokenInvalid)
 	}
-	if err := m.checkIssuedFor(p, time.Unix(int64(*c.Iat), 0), c.Nbf, c.Aud, c.Azp); err != nil {
+	if err := p.checkIssuedFor(time.Unix(int64(*c.Iat), 0), c.Nbf, c.Aud, c.Azp); err != nil {
 		return nil, err
 	}
 	// The claims can be right: now the signature, with keys fetched (if
 	// need be) from the budget of tokens anyone can send.
-	v, _, err := p.verifyJWT(ctx, raw, p.keys.public)
+	v, _, err := k.verifyJWT(ctx, raw, k.keys.public)
 	if err != nil {
 		return nil, err
 	}

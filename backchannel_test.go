@@ -13,26 +13,27 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 const backchannelPath = "/auth/backchannel-logout"
 
 // newBackchannelApp starts an app whose sessions live in a memStore, with
 // the back-channel logout endpoint registered at the provider.
-func newBackchannelApp(t *testing.T) (*testApp, *memStore) {
+func newBackchannelApp(t *testing.T) (*apptest.App, *memStore) {
 	t.Helper()
 	store := newMemStore()
-	app := newTestApp(t, authtest.Config{}, func(c *auth.Config) {
+	app := apptest.New(t, authtest.Config{}, func(c *auth.Config) {
 		c.Store = store
 		c.BackchannelLogoutPath = backchannelPath
 	})
-	app.p.SetBackchannelLogoutURI(app.URL + backchannelPath)
+	app.P.SetBackchannelLogoutURI(app.URL + backchannelPath)
 	return app, store
 }
 
 // postLogoutToken posts form to the back-channel logout endpoint and
 // returns the status and the decoded error code.
-func postLogoutToken(t *testing.T, app *testApp, form url.Values) (*http.Response, string) {
+func postLogoutToken(t *testing.T, app *apptest.App, form url.Values) (*http.Response, string) {
 	t.Helper()
 	res, err := http.PostForm(app.URL+backchannelPath, form)
 	if err != nil {
@@ -47,9 +48,9 @@ func postLogoutToken(t *testing.T, app *testApp, form url.Values) (*http.Respons
 }
 
 // sid returns the sid claim of the browser's session.
-func sid(t *testing.T, app *testApp, c *http.Client) string {
+func sid(t *testing.T, app *apptest.App, c *http.Client) string {
 	t.Helper()
-	status, u := app.me(t, c)
+	status, u := app.Me(t, c)
 	if status != http.StatusOK {
 		t.Fatalf("GET /me: status %d, want 200", status)
 	}
@@ -62,16 +63,16 @@ func sid(t *testing.T, app *testApp, c *http.Client) string {
 
 func TestBackchannelLogoutFromProvider(t *testing.T) {
 	app, store := newBackchannelApp(t)
-	alice1, alice2, bob := app.login(t, "alice"), app.login(t, "alice"), app.login(t, "bob")
-	if err := app.p.BackchannelLogout("alice"); err != nil {
+	alice1, alice2, bob := app.Login(t, "alice"), app.Login(t, "alice"), app.Login(t, "bob")
+	if err := app.P.BackchannelLogout("alice"); err != nil {
 		t.Fatalf("BackchannelLogout(alice): %v", err)
 	}
 	for i, c := range []*http.Client{alice1, alice2} {
-		if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+		if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
 			t.Errorf("GET /me as alice (browser %d) after back-channel logout: status %d, want 401", i+1, status)
 		}
 	}
-	if status, _ := app.me(t, bob); status != http.StatusOK {
+	if status, _ := app.Me(t, bob); status != http.StatusOK {
 		t.Errorf("GET /me as bob after alice's back-channel logout: status %d, want 200", status)
 	}
 	if got := store.len(); got != 1 {
@@ -81,11 +82,11 @@ func TestBackchannelLogoutFromProvider(t *testing.T) {
 
 func TestBackchannelLogoutScope(t *testing.T) {
 	app, _ := newBackchannelApp(t)
-	alice1, alice2, bob := app.login(t, "alice"), app.login(t, "alice"), app.login(t, "bob")
-	signedIn := func(c *http.Client) bool { status, _ := app.me(t, c); return status == http.StatusOK }
+	alice1, alice2, bob := app.Login(t, "alice"), app.Login(t, "alice"), app.Login(t, "bob")
+	signedIn := func(c *http.Client) bool { status, _ := app.Me(t, c); return status == http.StatusOK }
 
 	// sid (with or without sub): that provider session only.
-	res, _ := postLogoutToken(t, app, url.Values{"logout_token": {app.p.LogoutToken(map[string]any{"sid": sid(t, app, alice1)})}})
+	res, _ := postLogoutToken(t, app, url.Values{"logout_token": {app.P.LogoutToken(map[string]any{"sid": sid(t, app, alice1)})}})
 	if res.StatusCode != http.StatusOK || res.Header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("POST logout token with sid: status %d, Cache-Control %q; want 200, no-store", res.StatusCode, res.Header.Get("Cache-Control"))
 	}
@@ -93,7 +94,7 @@ func TestBackchannelLogoutScope(t *testing.T) {
 		t.Errorf("after a logout token for alice1's sid: signed in alice1 %v, alice2 %v, bob %v; want false, true, true", signedIn(alice1), signedIn(alice2), signedIn(bob))
 	}
 	// sub only: every session of the user.
-	res, _ = postLogoutToken(t, app, url.Values{"logout_token": {app.p.LogoutToken(map[string]any{"sub": "alice"})}})
+	res, _ = postLogoutToken(t, app, url.Values{"logout_token": {app.P.LogoutToken(map[string]any{"sub": "alice"})}})
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("POST logout token with sub: status %d, want 200", res.StatusCode)
 	}
@@ -101,40 +102,40 @@ func TestBackchannelLogoutScope(t *testing.T) {
 		t.Errorf("after a logout token for sub alice: signed in alice2 %v, bob %v; want false, true", signedIn(alice2), signedIn(bob))
 	}
 	// Nobody left to log out is still a success.
-	if err := app.p.BackchannelLogout("alice"); err != nil {
+	if err := app.P.BackchannelLogout("alice"); err != nil {
 		t.Errorf("BackchannelLogout(alice) with no session left: %v, want nil", err)
 	}
 }
 
 func TestBackchannelLogoutRejects(t *testing.T) {
 	app, _ := newBackchannelApp(t)
-	bob := app.login(t, "bob")
+	bob := app.Login(t, "bob")
 	other := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(other.Close)
-	now := app.p.Now()
-	replayed := app.p.LogoutToken(map[string]any{"sub": "alice"})
+	now := app.P.Now()
+	replayed := app.P.LogoutToken(map[string]any{"sub": "alice"})
 	if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {replayed}}); res.StatusCode != http.StatusOK {
 		t.Fatalf("first POST of a logout token: status %d, want 200", res.StatusCode)
 	}
 	bad := func(claims map[string]any) url.Values {
 		claims["sub"] = "bob"
-		return url.Values{"logout_token": {app.p.LogoutToken(claims)}}
+		return url.Values{"logout_token": {app.P.LogoutToken(claims)}}
 	}
 	for _, tt := range []struct {
 		name string
 		form url.Values
 	}{
 		{"no token", url.Values{}},
-		{"two tokens", url.Values{"logout_token": {app.p.LogoutToken(map[string]any{"sub": "bob"}), app.p.LogoutToken(map[string]any{"sub": "bob"})}}},
+		{"two tokens", url.Values{"logout_token": {app.P.LogoutToken(map[string]any{"sub": "bob"}), app.P.LogoutToken(map[string]any{"sub": "bob"})}}},
 		{"garbage", url.Values{"logout_token": {"not.a.jwt"}}},
 		{"replayed jti", url.Values{"logout_token": {replayed}}},
 		{"another provider", url.Values{"logout_token": {other.LogoutToken(map[string]any{"sub": "bob"})}}},
-		{"another provider's key", url.Values{"logout_token": {other.LogoutToken(map[string]any{"sub": "bob", "iss": app.p.URL, "aud": app.p.ClientID})}}},
-		{"bad signature", url.Values{"logout_token": {corruptSignature(app.p.LogoutToken(map[string]any{"sub": "bob"}))}}},
-		{"unsigned", url.Values{"logout_token": {unsigned(app.p.LogoutToken(map[string]any{"sub": "bob"}))}}},
-		{"wrong iss", bad(map[string]any{"iss": app.p.URL + "/other"})},
+		{"another provider's key", url.Values{"logout_token": {other.LogoutToken(map[string]any{"sub": "bob", "iss": app.P.URL, "aud": app.P.ClientID})}}},
+		{"bad signature", url.Values{"logout_token": {corruptSignature(app.P.LogoutToken(map[string]any{"sub": "bob"}))}}},
+		{"unsigned", url.Values{"logout_token": {unsigned(app.P.LogoutToken(map[string]any{"sub": "bob"}))}}},
+		{"wrong iss", bad(map[string]any{"iss": app.P.URL + "/other"})},
 		{"wrong aud", bad(map[string]any{"aud": "someone-else"})},
-		{"untrusted extra aud", bad(map[string]any{"aud": []string{app.p.ClientID, "someone-else"}})},
+		{"untrusted extra aud", bad(map[string]any{"aud": []string{app.P.ClientID, "someone-else"}})},
 		{"wrong azp", bad(map[string]any{"azp": "someone-else"})},
 		{"no iat", bad(map[string]any{"iat": nil})},
 		{"iat in the future", bad(map[string]any{"iat": now.Add(10 * time.Minute).Unix()})},
@@ -146,7 +147,7 @@ func TestBackchannelLogoutRejects(t *testing.T) {
 		{"another event", bad(map[string]any{"events": map[string]any{"http://schemas.openid.net/event/other": map[string]any{}}})},
 		{"event not an object", bad(map[string]any{"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": "yes"}})},
 		{"nonce", bad(map[string]any{"nonce": "n"})},
-		{"neither sub nor sid", url.Values{"logout_token": {app.p.LogoutToken(map[string]any{})}}},
+		{"neither sub nor sid", url.Values{"logout_token": {app.P.LogoutToken(map[string]any{})}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			res, code := postLogoutToken(t, app, tt.form)
@@ -156,18 +157,18 @@ func TestBackchannelLogoutRejects(t *testing.T) {
 			if ct := res.Header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("POST logout token: Content-Type %q, want application/json", ct)
 			}
-			if status, _ := app.me(t, bob); status != http.StatusOK {
+			if status, _ := app.Me(t, bob); status != http.StatusOK {
 				t.Fatalf("GET /me as bob after a rejected logout token: status %d, want 200", status)
 			}
 		})
 	}
 	t.Run("GET", func(t *testing.T) {
-		res, _ := get(t, http.DefaultClient, app.URL+backchannelPath+"?logout_token="+app.p.LogoutToken(map[string]any{"sub": "bob"}))
+		res, _ := apptest.Get(t, http.DefaultClient, app.URL+backchannelPath+"?logout_token="+app.P.LogoutToken(map[string]any{"sub": "bob"}))
 		if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "POST" {
 			t.Errorf("GET %s: status %d, Allow %q; want 405, POST", backchannelPath, res.StatusCode, res.Header.Get("Allow"))
 		}
 	})
-	if logs := app.logs.String(); strings.Contains(logs, replayed) || strings.Contains(logs, strings.Split(replayed, ".")[1]) {
+	if logs := app.Logs.String(); strings.Contains(logs, replayed) || strings.Contains(logs, strings.Split(replayed, ".")[1]) {
 		t.Errorf("logs contain a logout token: %q", logs)
 	}
 }
@@ -176,7 +177,7 @@ func TestBackchannelLogoutRejects(t *testing.T) {
 // a logout token, is rejected (it has a nonce and no logout event).
 func TestBackchannelLogoutIDToken(t *testing.T) {
 	app, _ := newBackchannelApp(t)
-	c := app.login(t, "alice")
+	c := app.Login(t, "alice")
 	// Read the raw ID token from the session, through the middleware.
 	var idToken string
 	probe := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -187,14 +188,14 @@ func TestBackchannelLogoutIDToken(t *testing.T) {
 	for _, ck := range c.Jar.Cookies(u) {
 		req.AddCookie(ck)
 	}
-	app.m.Handler(probe).ServeHTTP(httptest.NewRecorder(), req)
+	app.M.Handler(probe).ServeHTTP(httptest.NewRecorder(), req)
 	if idToken == "" {
 		t.Fatal("no ID token in the session")
 	}
 	if res, code := postLogoutToken(t, app, url.Values{"logout_token": {idToken}}); res.StatusCode != http.StatusBadRequest || code != "invalid_request" {
 		t.Errorf("POST an ID token as logout token: status %d, error %q; want 400 invalid_request", res.StatusCode, code)
 	}
-	if status, _ := app.me(t, c); status != http.StatusOK {
+	if status, _ := app.Me(t, c); status != http.StatusOK {
 		t.Errorf("GET /me after a rejected ID token: status %d, want 200", status)
 	}
 }
@@ -203,8 +204,8 @@ func TestBackchannelLogoutIDToken(t *testing.T) {
 // not burn the token's jti, so the provider can send it again.
 func TestBackchannelLogoutStoreDown(t *testing.T) {
 	app, store := newBackchannelApp(t)
-	c := app.login(t, "alice")
-	tok := app.p.LogoutToken(map[string]any{"sub": "alice"})
+	c := app.Login(t, "alice")
+	tok := app.P.LogoutToken(map[string]any{"sub": "alice"})
 	store.setDown(true)
 	if res, code := postLogoutToken(t, app, url.Values{"logout_token": {tok}}); res.StatusCode != http.StatusBadRequest || code != "temporarily_unavailable" {
 		t.Errorf("POST logout token with the store down: status %d, error %q; want 400 temporarily_unavailable", res.StatusCode, code)
@@ -213,7 +214,7 @@ func TestBackchannelLogoutStoreDown(t *testing.T) {
 	if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {tok}}); res.StatusCode != http.StatusOK {
 		t.Errorf("POST the same logout token with the store back: status %d, want 200", res.StatusCode)
 	}
-	if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+	if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
 		t.Errorf("GET /me after the retried logout: status %d, want 401", status)
 	}
 }
@@ -240,7 +241,7 @@ func TestBackchannelLogoutConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := auth.Config{
 				Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
-				RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: testSecret,
+				RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: apptest.Secret,
 				BackchannelLogoutPath: backchannelPath,
 			}
 			tt.edit(&cfg)
@@ -258,8 +259,8 @@ func TestBackchannelLogoutConfig(t *testing.T) {
 // TestBackchannelNotMounted: without BackchannelLogoutPath, the path is the
 // application's.
 func TestBackchannelNotMounted(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, func(c *auth.Config) { c.Store = newMemStore() })
-	res, _ := http.PostForm(app.URL+backchannelPath, url.Values{"logout_token": {app.p.LogoutToken(map[string]any{"sub": "alice"})}})
+	app := apptest.New(t, authtest.Config{}, func(c *auth.Config) { c.Store = newMemStore() })
+	res, _ := http.PostForm(app.URL+backchannelPath, url.Values{"logout_token": {app.P.LogoutToken(map[string]any{"sub": "alice"})}})
 	res.Body.Close()
 	if res.StatusCode != http.StatusNotFound {
 		t.Errorf("POST %s without BackchannelLogoutPath: status %d, want 404 from the app", backchannelPath, res.StatusCode)
@@ -269,22 +270,22 @@ func TestBackchannelNotMounted(t *testing.T) {
 func TestEndSessions(t *testing.T) {
 	store := newMemStore()
 	app := newStoreApp(t, store, authtest.Config{})
-	alice1, alice2, bob := app.login(t, "alice"), app.login(t, "alice"), app.login(t, "bob")
-	n, err := app.m.EndSessions(context.Background(), "", "alice")
+	alice1, alice2, bob := app.Login(t, "alice"), app.Login(t, "alice"), app.Login(t, "bob")
+	n, err := app.M.EndSessions(context.Background(), "", "alice")
 	if err != nil || n != 2 {
 		t.Fatalf("EndSessions(alice) = %d, %v; want 2, nil", n, err)
 	}
 	for i, c := range []*http.Client{alice1, alice2} {
-		if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+		if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
 			t.Errorf("GET /me as alice (browser %d) after EndSessions: status %d, want 401", i+1, status)
 		}
 	}
-	if status, _ := app.me(t, bob); status != http.StatusOK {
+	if status, _ := app.Me(t, bob); status != http.StatusOK {
 		t.Errorf("GET /me as bob after EndSessions(alice): status %d, want 200", status)
 	}
 
 	store.setDown(true)
-	if _, err := app.m.EndSessions(context.Background(), "", "bob"); !errors.Is(err, auth.ErrStoreUnavailable) {
+	if _, err := app.M.EndSessions(context.Background(), "", "bob"); !errors.Is(err, auth.ErrStoreUnavailable) {
 		t.Errorf("EndSessions with the store down: %v, want ErrStoreUnavailable", err)
 	}
 }
@@ -292,8 +293,8 @@ func TestEndSessions(t *testing.T) {
 func TestEndSessionsUnsupported(t *testing.T) {
 	for name, store := range map[string]auth.Store{"cookie sessions": nil, "plain store": plainStore{newMemStore()}} {
 		t.Run(name, func(t *testing.T) {
-			app := newTestApp(t, authtest.Config{}, func(c *auth.Config) { c.Store = store })
-			if _, err := app.m.EndSessions(context.Background(), "", "alice"); !errors.Is(err, errors.ErrUnsupported) {
+			app := apptest.New(t, authtest.Config{}, func(c *auth.Config) { c.Store = store })
+			if _, err := app.M.EndSessions(context.Background(), "", "alice"); !errors.Is(err, errors.ErrUnsupported) {
 				t.Errorf("EndSessions: %v, want errors.ErrUnsupported", err)
 			}
 		})
@@ -334,11 +335,11 @@ func unsigned(jwt string) string {
 // middleware fetch the provider's keys once per request.
 func TestBackchannelForgedTokensDoNotFloodJWKS(t *testing.T) {
 	app, _ := newBackchannelApp(t)
-	app.login(t, "alice") // the keys are fetched once here
+	app.Login(t, "alice") // the keys are fetched once here
 	other := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(other.Close)
 	jwksFetches := func() (n int) {
-		for _, r := range app.p.Requests() {
+		for _, r := range app.P.Requests() {
 			if r.Endpoint == "jwks" {
 				n++
 			}
@@ -347,9 +348,9 @@ func TestBackchannelForgedTokensDoNotFloodJWKS(t *testing.T) {
 	}
 	before := jwksFetches()
 	for i := 0; i < 30; i++ {
-		forged := other.LogoutToken(map[string]any{"sub": "alice", "iss": app.p.URL, "aud": app.p.ClientID}) // unknown kid
+		forged := other.LogoutToken(map[string]any{"sub": "alice", "iss": app.P.URL, "aud": app.P.ClientID}) // unknown kid
 		if i%2 == 1 {
-			forged = corruptSignature(app.p.LogoutToken(map[string]any{"sub": "alice"})) // known kid
+			forged = corruptSignature(app.P.LogoutToken(map[string]any{"sub": "alice"})) // known kid
 		}
 		if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {forged}}); res.StatusCode != http.StatusBadRequest {
 			t.Fatalf("forged logout token %d: status %d, want 400", i, res.StatusCode)
@@ -360,12 +361,12 @@ func TestBackchannelForgedTokensDoNotFloodJWKS(t *testing.T) {
 	}
 	// A genuine token still works, and after a while a rotated key is
 	// found again.
-	if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {app.p.LogoutToken(map[string]any{"sub": "alice"})}}); res.StatusCode != http.StatusOK {
+	if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {app.P.LogoutToken(map[string]any{"sub": "alice"})}}); res.StatusCode != http.StatusOK {
 		t.Errorf("genuine logout token after the flood: status %d, want 200", res.StatusCode)
 	}
-	app.p.RotateKey(false)
-	app.p.Advance(time.Minute)
-	if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {app.p.LogoutToken(map[string]any{"sub": "bob"})}}); res.StatusCode != http.StatusOK {
+	app.P.RotateKey(false)
+	app.P.Advance(time.Minute)
+	if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {app.P.LogoutToken(map[string]any{"sub": "bob"})}}); res.StatusCode != http.StatusOK {
 		t.Errorf("logout token signed with a rotated key: status %d, want 200", res.StatusCode)
 	}
 }

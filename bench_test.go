@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 // The per-request path, side by side in one run: a bare handler, the
@@ -29,7 +30,7 @@ func BenchmarkHandler(b *testing.B) {
 	defer p.Close()
 	newM := func(b *testing.B) *auth.Middleware {
 		m, err := auth.New(context.Background(), auth.Config{Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
-			RedirectURL: "http://127.0.0.1:8080/auth/callback", CookieSecret: testSecret})
+			RedirectURL: "http://127.0.0.1:8080/auth/callback", CookieSecret: apptest.Secret})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -185,11 +186,11 @@ func BenchmarkCookieFloor(b *testing.B) {
 	p := authtest.NewProvider(authtest.Config{})
 	defer p.Close()
 	m, err := auth.New(context.Background(), auth.Config{Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
-		RedirectURL: "http://127.0.0.1:8080/auth/callback", CookieSecret: testSecret})
+		RedirectURL: "http://127.0.0.1:8080/auth/callback", CookieSecret: apptest.Secret})
 	if err != nil {
 		b.Fatal(err)
 	}
-	block, _ := aes.NewCipher(testSecret[:32])
+	block, _ := aes.NewCipher(apptest.Secret[:32])
 	gcm, _ := cipher.NewGCM(block)
 	for _, size := range []struct{ name, access, refresh, idTok string }{
 		{"google", googleAccessToken(), randomToken("1//0", 100), fakeJWT(googleClaims(p.URL), 1000)},

@@ -104,17 +104,6 @@ func (c *boundedCache[K, V]) deleteIf(k K, drop func(V) bool) {
 	}
 }
 
-// deleteFunc removes every entry for which drop returns true.
-func (c *boundedCache[K, V]) deleteFunc(drop func(K, V) bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, e := range c.entries {
-		if drop(k, e.v) {
-			c.deleteLocked(k)
-		}
-	}
-}
-
 func (c *boundedCache[K, V]) deleteLocked(k K) {
 	if e, ok := c.entries[k]; ok {
 		delete(c.entries, k)

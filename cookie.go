@@ -3,22 +3,38 @@ package auth
 import (
 	"crypto/hkdf"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
+	"golang.org/x/oauth2"
 )
 
-// This file holds everything about the cookies: key derivation, the compact
-// session encoding, the securecookie codecs, splitting a large session over
-// numbered cookies, and reading our cookies from the Cookie header without
-// parsing the others.
+// This file is the whole answer to "what does the cookie hold?": the
+// session (and what it stores, in a compact binary form), the flow cookie
+// of a login in progress, how both are sealed (gorilla/securecookie, with
+// keys derived from the cookie secrets), their names and attributes,
+// splitting a large session over numbered cookies, and reading our
+// cookies from the Cookie header without parsing the others.
+//
+// A session cookie holds, sealed (AES-256-CTR and HMAC-SHA256, with the
+// time it was sealed): a version byte, the provider's name, a hash of
+// its issuer and client ID (see provider.binding), a random family ID
+// kept by every refresh of one sign-in, when the session began, when its
+// access token was issued and when it expires, the token type, the access,
+// refresh and ID tokens (JWT segments stored decoded), and the claims the
+// ID token lacks (from userinfo; for plain OAuth 2.0, all of them). The
+// user's claims are read back from the ID token, so nothing is stored
+// twice. With a Store, the cookie holds only the session's random ID, and
+// the Store holds the same bytes.
 
 // maxCookieBytes is the size one Set-Cookie header line (name, value and
 // attributes) stays under; browsers keep at least 4096 bytes per cookie.
@@ -56,6 +72,29 @@ type session struct {
 	payload []byte
 }
 
+// setTokens puts a token response's tokens in s: the access token, its
+// type and expiry (counted by our clock from expires_in when the provider
+// sent it), and a new refresh token if there is one.
+func (s *session) setTokens(tok *oauth2.Token, now time.Time) {
+	s.tokenTime = now.Unix()
+	s.access = tok.AccessToken
+	s.tokenType = ""
+	if tok.TokenType != "" && http.CanonicalHeaderKey(tok.TokenType) != "Bearer" {
+		s.tokenType = tok.TokenType // "" means Bearer
+	}
+	switch {
+	case tok.ExpiresIn > 0:
+		s.expiry = now.Unix() + tok.ExpiresIn
+	case !tok.Expiry.IsZero():
+		s.expiry = tok.Expiry.Unix()
+	default:
+		s.expiry = 0 // unknown
+	}
+	if tok.RefreshToken != "" {
+		s.refresh = tok.RefreshToken
+	}
+}
+
 // canRefresh reports whether the session has a refresh token, without
 // unpacking it.
 func (s *session) canRefresh() bool { return s.hasRT || s.refresh != "" }
@@ -67,9 +106,9 @@ func (s *session) unpack() {
 		return
 	}
 	d := decoder{b: s.packed}
-	s.access, _ = d.token()
-	s.refresh, _ = d.token()
-	s.idToken, _ = d.token()
+	s.access = d.token()
+	s.refresh = d.token()
+	s.idToken = d.token()
 	s.unpacked = true
 }
 
@@ -227,13 +266,12 @@ func (d *decoder) bytes() []byte { return d.take(d.uvarint()) }
 
 func (d *decoder) string() string { return string(d.bytes()) }
 
-// token reads what appendToken wrote. It also returns the decoded bytes of
-// the second segment, which for a JWT is its JSON payload.
-func (d *decoder) token() (string, []byte) {
+// token reads what appendToken wrote.
+func (d *decoder) token() string {
 	segs := d.uvarint()
 	if segs > 16 {
 		d.err = true
-		return "", nil
+		return ""
 	}
 	// Measure first so the token is built with one allocation.
 	save := d.b
@@ -250,11 +288,10 @@ func (d *decoder) token() (string, []byte) {
 		}
 	}
 	if d.err || segs == 0 {
-		return "", nil
+		return ""
 	}
 	d.b = save
 	out := make([]byte, 0, size)
-	var payload []byte
 	for i := uint64(0); i < segs; i++ {
 		raw, tail, mode := d.segment()
 		if i > 0 {
@@ -266,11 +303,8 @@ func (d *decoder) token() (string, []byte) {
 			out = base64.RawURLEncoding.AppendEncode(out, raw)
 			out = append(out, tail...)
 		}
-		if i == 1 && mode == segBase64 {
-			payload = raw
-		}
 	}
-	return string(out), payload
+	return string(out)
 }
 
 // skipToken steps over a token and returns its segment count and the
@@ -483,44 +517,21 @@ func (j *cookieJar) clearSession(w http.ResponseWriter, r *http.Request) {
 }
 
 // sessionParts returns the request's session cookie value split in its
-// chunks, without allocating for a single-cookie session. ok is false when
-// there is no session cookie or the chunks are incomplete.
+// chunks, without allocating for a single-cookie session. present reports
+// whether the request has a session cookie; ok is false when its chunks
+// are incomplete or malformed.
 func (j *cookieJar) sessionParts(h http.Header, buf *[maxChunks]string) (parts []string, present, ok bool) {
 	// One pass over the Cookie header collects the session cookie and its
 	// chunks (name.1 ... name.11); the first of each name wins, as in
 	// net/http.
 	var seen uint16
-	for _, line := range h["Cookie"] {
-		for len(line) > 0 {
-			var part string
-			if i := strings.IndexByte(line, ';'); i >= 0 {
-				part, line = line[:i], line[i+1:]
-			} else {
-				part, line = line, ""
-			}
-			part = strings.TrimLeft(part, " \t")
-			if len(part) <= len(j.name) || part[:len(j.name)] != j.name {
-				continue
-			}
-			rest := part[len(j.name):]
-			idx := 0
-			switch {
-			case rest[0] == '=':
-				rest = rest[1:]
-			case rest[0] == '.' && len(rest) >= 3 && rest[1] >= '1' && rest[1] <= '9' && rest[2] == '=':
-				idx, rest = int(rest[1]-'0'), rest[3:]
-			case rest[0] == '.' && len(rest) >= 4 && rest[1] == '1' && rest[2] >= '0' && rest[2] <= '9' && rest[3] == '=':
-				idx, rest = 10+int(rest[2]-'0'), rest[4:]
-			default:
-				continue
-			}
-			if idx >= maxChunks || seen&(1<<idx) != 0 {
-				continue
-			}
+	scanCookies(h, func(name, value string) bool {
+		if idx := j.chunkIndex(name); idx >= 0 && seen&(1<<idx) == 0 {
 			seen |= 1 << idx
-			buf[idx] = trimCookieValue(rest)
+			buf[idx] = value
 		}
-	}
+		return true
+	})
 	if seen&1 == 0 {
 		return nil, false, false
 	}
@@ -537,6 +548,39 @@ func (j *cookieJar) sessionParts(h http.Header, buf *[maxChunks]string) (parts [
 	return buf[:n], true, true
 }
 
+// chunkIndex returns which chunk of the session a cookie named name is
+// (0 for the session cookie itself), or -1 when it is none.
+func (j *cookieJar) chunkIndex(name string) int {
+	rest, ok := strings.CutPrefix(name, j.name)
+	switch {
+	case !ok:
+		return -1
+	case rest == "":
+		return 0
+	case len(rest) == 2 && rest[0] == '.' && rest[1] >= '1' && rest[1] <= '9':
+		return int(rest[1] - '0')
+	case len(rest) == 3 && rest[0] == '.' && rest[1] == '1' && rest[2] >= '0' && rest[2] <= '9' && 10+int(rest[2]-'0') < maxChunks:
+		return 10 + int(rest[2]-'0')
+	}
+	return -1
+}
+
+// scanCookies calls fn with the name and value of each cookie in the
+// request's Cookie headers, in order, until fn returns false. It reads the
+// headers in place: no *http.Cookie is built for the cookies of others.
+func scanCookies(h http.Header, fn func(name, value string) bool) {
+	for _, line := range h["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			name, value, ok := strings.Cut(strings.TrimLeft(part, " \t"), "=")
+			if ok && !fn(name, trimCookieValue(value)) {
+				return
+			}
+		}
+	}
+}
+
 func trimCookieValue(v string) string {
 	v = strings.TrimRight(v, " \t")
 	if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
@@ -545,36 +589,111 @@ func trimCookieValue(v string) string {
 	return v
 }
 
-// cookieValue finds the value of the cookie name in the request's Cookie
-// headers by scanning them, without building an *http.Cookie for every
-// cookie the browser sends. It returns the first match, as net/http does.
-func cookieValue(h http.Header, name string) (string, bool) {
-	for _, line := range h["Cookie"] {
-		for len(line) > 0 {
-			var part string
-			if i := strings.IndexByte(line, ';'); i >= 0 {
-				part, line = line[:i], line[i+1:]
-			} else {
-				part, line = line, ""
-			}
-			part = strings.TrimLeft(part, " \t")
-			if len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name {
-				return trimCookieValue(part[len(name)+1:]), true
-			}
+// cookieValue returns the value of the first cookie called name, as
+// net/http does.
+func cookieValue(h http.Header, name string) (value string, found bool) {
+	scanCookies(h, func(n, v string) bool {
+		if n == name {
+			value, found = v, true
 		}
-	}
-	return "", false
+		return !found
+	})
+	return value, found
 }
 
-// cookiesWithPrefix returns the request's cookies whose names start with
-// prefix. It is for the rare paths (login); the per-request path uses
-// cookieValue.
-func cookiesWithPrefix(r *http.Request, prefix string) []*http.Cookie {
-	var out []*http.Cookie
-	for _, c := range r.Cookies() {
-		if strings.HasPrefix(c.Name, prefix) {
-			out = append(out, c)
+// flowLifetime bounds how long a login may take at the provider.
+const flowLifetime = 10 * time.Minute
+
+// maxFlows caps the flow cookies a browser holds at once (the oldest goes
+// first), so a burst of logins cannot grow the Cookie header past what
+// servers accept.
+const maxFlows = 5
+
+// flowState is one login attempt, kept in its own short-lived encrypted
+// cookie (named by its state) so several tabs can log in at the same time.
+type flowState struct {
+	State    string `json:"s"`
+	Nonce    string `json:"n"`
+	Verifier string `json:"v"`
+	Next     string `json:"r"`
+	Created  int64  `json:"t"`
+	Provider string `json:"p"`
+}
+
+// flowCookies reads and writes flow cookies.
+type flowCookies struct {
+	jar    *cookieJar
+	codecs []securecookie.Codec
+	now    func() time.Time
+}
+
+// name names the flow cookie of a state value.
+func (fc *flowCookies) name(state string) string {
+	return fc.jar.flow + state[:16]
+}
+
+// set seals f into its flow cookie, after deleting the browser's flow
+// cookies that are expired or unreadable, and the oldest live ones beyond
+// maxFlows-1. A return path long (or escaped) enough to push the cookie
+// past what browsers keep would make the login fail: it goes home instead.
+func (fc *flowCookies) set(w http.ResponseWriter, r *http.Request, f *flowState) error {
+	type live struct {
+		name    string
+		created int64
+	}
+	var keep []live
+	scanCookies(r.Header, func(name, value string) bool {
+		if strings.HasPrefix(name, fc.jar.flow) {
+			var old flowState
+			if fc.open(name, value, &old) {
+				keep = append(keep, live{name, old.Created})
+			} else {
+				http.SetCookie(w, fc.jar.flowCookie(name, "", -1))
+			}
+		}
+		return true
+	})
+	if len(keep) >= maxFlows {
+		slices.SortFunc(keep, func(a, b live) int { return int(a.created - b.created) })
+		for _, l := range keep[:len(keep)-(maxFlows-1)] {
+			http.SetCookie(w, fc.jar.flowCookie(l.name, "", -1))
 		}
 	}
-	return out
+	name := fc.name(f.State)
+	v, err := securecookie.EncodeMulti(name, f, fc.codecs...)
+	if err == nil && len(name)+len(v) > maxCookieBytes-100 {
+		f.Next = "/"
+		v, err = securecookie.EncodeMulti(name, f, fc.codecs...)
+	}
+	if err != nil {
+		return fmt.Errorf("auth: encode flow cookie: %w", err)
+	}
+	http.SetCookie(w, fc.jar.flowCookie(name, v, int(flowLifetime/time.Second)))
+	return nil
+}
+
+// take returns the flow of state from this browser's flow cookie, and
+// deletes the cookie whatever happens next: replaying a callback finds no
+// flow. The state is compared in constant time, and the flow must be live.
+func (fc *flowCookies) take(w http.ResponseWriter, r *http.Request, state string) (*flowState, bool) {
+	if len(state) < 16 {
+		return nil, false
+	}
+	name := fc.name(state)
+	v, ok := cookieValue(r.Header, name)
+	if !ok {
+		return nil, false
+	}
+	http.SetCookie(w, fc.jar.flowCookie(name, "", -1))
+	var f flowState
+	if !fc.open(name, v, &f) || subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) != 1 {
+		return nil, false
+	}
+	return &f, true
+}
+
+// open decodes a flow cookie, and reports whether it is a live flow.
+func (fc *flowCookies) open(name, value string, f *flowState) bool {
+	return securecookie.DecodeMulti(name, value, f, fc.codecs...) == nil &&
+		fc.now().Sub(time.Unix(f.Created, 0)) < flowLifetime
 }

@@ -10,12 +10,13 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 func TestTamperedCookiesAreAnonymous(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := app.login(t, "alice")
-	good := app.sessionCookies(c)[0].Value
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.Login(t, "alice")
+	good := app.SessionCookies(c)[0].Value
 	flip := func(s string, i int) string {
 		b := []byte(s)
 		if b[i] == 'A' {
@@ -48,7 +49,7 @@ func TestTamperedCookiesAreAnonymous(t *testing.T) {
 			if res.StatusCode != http.StatusUnauthorized {
 				t.Errorf("GET /me with a %s cookie: status = %d, want 401", tt.name, res.StatusCode)
 			}
-			if s := setCookies(res)["gatehouse"]; tt.value != "" && (s == nil || s.MaxAge >= 0) {
+			if s := apptest.SetCookies(res)["gatehouse"]; tt.value != "" && (s == nil || s.MaxAge >= 0) {
 				t.Errorf("GET /me with a %s cookie: bad cookie not cleared (%v)", tt.name, res.Header["Set-Cookie"])
 			}
 		})
@@ -58,12 +59,12 @@ func TestTamperedCookiesAreAnonymous(t *testing.T) {
 func TestCookieFromAnotherSecret(t *testing.T) {
 	p := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(p.Close)
-	other := newAppFor(t, p, func(c *auth.Config) { c.CookieSecret = []byte(strings.Repeat("z", 32)) })
-	c := other.login(t, "alice")
-	app := newAppFor(t, p, nil)
+	other := apptest.NewFor(t, p, func(c *auth.Config) { c.CookieSecret = []byte(strings.Repeat("z", 32)) })
+	c := other.Login(t, "alice")
+	app := apptest.NewFor(t, p, nil)
 	req, _ := http.NewRequest("GET", app.URL+"/me", nil)
 	req.Header.Set("Accept", "application/json")
-	req.AddCookie(other.sessionCookies(c)[0])
+	req.AddCookie(other.SessionCookies(c)[0])
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -86,30 +87,30 @@ func TestSessionBoundToDeployment(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		store bool
-		prod  func(t *testing.T) *testApp
+		prod  func(t *testing.T) *apptest.App
 	}{
-		{"another issuer", false, func(t *testing.T) *testApp { return newAppFor(t, production, nil) }},
-		{"another client", false, func(t *testing.T) *testApp {
-			return newAppFor(t, staging, func(c *auth.Config) { c.ClientID = "production-client" })
+		{"another issuer", false, func(t *testing.T) *apptest.App { return apptest.NewFor(t, production, nil) }},
+		{"another client", false, func(t *testing.T) *apptest.App {
+			return apptest.NewFor(t, staging, func(c *auth.Config) { c.ClientID = "production-client" })
 		}},
-		{"another issuer, shared store", true, func(t *testing.T) *testApp {
-			return newAppFor(t, production, func(c *auth.Config) { c.Store = store })
+		{"another issuer, shared store", true, func(t *testing.T) *apptest.App {
+			return apptest.NewFor(t, production, func(c *auth.Config) { c.Store = store })
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			stg := newAppFor(t, staging, func(c *auth.Config) {
+			stg := apptest.NewFor(t, staging, func(c *auth.Config) {
 				if tt.store {
 					c.Store = store
 				}
 			})
-			c := stg.login(t, "alice")
-			if status, _ := stg.me(t, c); status != http.StatusOK {
+			c := stg.Login(t, "alice")
+			if status, _ := stg.Me(t, c); status != http.StatusOK {
 				t.Fatalf("staging GET /me: %d, want 200", status)
 			}
 			prod := tt.prod(t)
 			req, _ := http.NewRequest("GET", prod.URL+"/me", nil)
 			req.Header.Set("Accept", "application/json")
-			for _, ck := range stg.sessionCookies(c) {
+			for _, ck := range stg.SessionCookies(c) {
 				req.AddCookie(ck)
 			}
 			res, err := http.DefaultClient.Do(req)
@@ -128,11 +129,11 @@ func TestSecretRotation(t *testing.T) {
 	p := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(p.Close)
 	oldSecret := []byte(strings.Repeat("o", 32))
-	before := newAppFor(t, p, func(c *auth.Config) { c.CookieSecret = oldSecret })
-	c := before.login(t, "alice")
-	cookie := before.sessionCookies(c)[0]
+	before := apptest.NewFor(t, p, func(c *auth.Config) { c.CookieSecret = oldSecret })
+	c := before.Login(t, "alice")
+	cookie := before.SessionCookies(c)[0]
 
-	after := newAppFor(t, p, func(c *auth.Config) { c.PreviousCookieSecrets = [][]byte{oldSecret} })
+	after := apptest.NewFor(t, p, func(c *auth.Config) { c.PreviousCookieSecrets = [][]byte{oldSecret} })
 	req, _ := http.NewRequest("GET", after.URL+"/me", nil)
 	req.Header.Set("Accept", "application/json")
 	req.AddCookie(cookie)
@@ -147,17 +148,17 @@ func TestSecretRotation(t *testing.T) {
 }
 
 func TestLargeIDTokenIsChunked(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := newBrowser(t, app.p, "alice")
-	callback := app.startLogin(t, c, "/me")
-	app.p.FailNext(authtest.Fault{IDToken: func(c map[string]any) {
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.P.Browser(t, "alice")
+	callback := app.StartLogin(t, c, "/me")
+	app.P.FailNext(authtest.Fault{IDToken: func(c map[string]any) {
 		groups := make([]string, 200)
 		for i := range groups {
 			groups[i] = "group-with-a-long-name-" + strings.Repeat("g", 4) + string(rune('a'+i%26))
 		}
 		c["groups"] = groups // about 6 KB of ID token
 	}})
-	res, body := get(t, c, callback)
+	res, body := apptest.Get(t, c, callback)
 	if res.StatusCode != http.StatusFound {
 		t.Fatalf("callback with a 6 KB ID token: %d %q", res.StatusCode, body)
 	}
@@ -168,44 +169,44 @@ func TestLargeIDTokenIsChunked(t *testing.T) {
 		}
 		names = append(names, strings.SplitN(line, "=", 2)[0])
 	}
-	if len(app.sessionCookies(c)) < 3 {
+	if len(app.SessionCookies(c)) < 3 {
 		t.Errorf("session cookies = %v, want at least 3 chunks", names)
 	}
-	status, u := app.me(t, c)
+	status, u := app.Me(t, c)
 	var cl struct{ Groups []string }
 	if status != http.StatusOK || u.DecodeClaims(&cl) != nil || len(cl.Groups) != 200 {
 		t.Fatalf("GET /me with a chunked session: %d, %d groups; want 200 and 200 groups", status, len(cl.Groups))
 	}
 
 	// A refresh brings a normal-sized ID token: the extra chunks go.
-	app.p.Advance(2 * time.Hour)
-	if status, _ := app.me(t, c); status != http.StatusOK {
+	app.P.Advance(2 * time.Hour)
+	if status, _ := app.Me(t, c); status != http.StatusOK {
 		t.Fatalf("GET /me after refresh: status %d", status)
 	}
-	if got := app.sessionCookies(c); len(got) != 1 {
+	if got := app.SessionCookies(c); len(got) != 1 {
 		t.Errorf("after shrinking refresh the browser holds %d session cookies, want 1", len(got))
 	}
-	if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "alice" {
+	if status, u := app.Me(t, c); status != http.StatusOK || u.Subject != "alice" {
 		t.Errorf("GET /me after shrink: %d %+v", status, u)
 	}
 
 	// Logout deletes every chunk.
-	big := app.login(t, "alice")
-	get(t, big, app.URL+"/auth/logout")
-	if got := app.sessionCookies(big); len(got) != 0 {
+	big := app.Login(t, "alice")
+	apptest.Get(t, big, app.URL+"/auth/logout")
+	if got := app.SessionCookies(big); len(got) != 0 {
 		t.Errorf("after logout the browser holds %v", got)
 	}
 }
 
 func TestMissingChunkIsAnonymous(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := newBrowser(t, app.p, "alice")
-	callback := app.startLogin(t, c, "/me")
-	app.p.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["blob"] = strings.Repeat("b", 6000) }})
-	get(t, c, callback)
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.P.Browser(t, "alice")
+	callback := app.StartLogin(t, c, "/me")
+	app.P.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["blob"] = strings.Repeat("b", 6000) }})
+	apptest.Get(t, c, callback)
 	u, _ := url.Parse(app.URL)
 	var keep []*http.Cookie
-	for _, ck := range app.sessionCookies(c) {
+	for _, ck := range app.SessionCookies(c) {
 		if ck.Name != "gatehouse.1" {
 			keep = append(keep, ck)
 		}
@@ -229,7 +230,7 @@ func FuzzSessionCookie(f *testing.F) {
 	p := authtest.NewProvider(authtest.Config{})
 	defer p.Close()
 	m, err := auth.New(context.Background(), auth.Config{Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
-		RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: testSecret})
+		RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: apptest.Secret})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -259,22 +260,22 @@ func FuzzSessionBytes(f *testing.F) {
 }
 
 func TestSessionCacheIsBounded(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	auth.SetCacheLimits(app.m, 2, 1<<20)
+	app := apptest.New(t, authtest.Config{}, nil)
+	auth.SetCacheLimits(app.M, 2, 1<<20)
 	var browsers []*http.Client
 	for _, sub := range []string{"alice", "bob", "alice", "bob"} {
-		browsers = append(browsers, app.login(t, sub))
+		browsers = append(browsers, app.Login(t, sub))
 	}
 	// Four sessions through a two-entry cache: all still work, decoded
 	// again when evicted.
 	for round := 0; round < 2; round++ {
 		for i, b := range browsers {
-			if status, u := app.me(t, b); status != http.StatusOK || u.Subject != []string{"alice", "bob"}[i%2] {
+			if status, u := app.Me(t, b); status != http.StatusOK || u.Subject != []string{"alice", "bob"}[i%2] {
 				t.Errorf("round %d browser %d: %d %+v", round, i, status, u)
 			}
 		}
 	}
-	if n := auth.CacheLen(app.m); n > 2 {
+	if n := auth.CacheLen(app.M); n > 2 {
 		t.Errorf("cache holds %d entries, want at most 2", n)
 	}
 }

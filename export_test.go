@@ -2,15 +2,12 @@ package auth
 
 import (
 	"context"
-	"github.com/gorilla/securecookie"
 	"net/http/httptest"
 	"strings"
 	"time"
-)
 
-// SetNow replaces the middleware's clock, so tests can expire tokens and
-// sessions without sleeping.
-func SetNow(m *Middleware, now func() time.Time) { m.now = now }
+	"github.com/gorilla/securecookie"
+)
 
 // CleanReturn exposes the return-path cleaner to the fuzz test.
 var CleanReturn = cleanReturn
@@ -18,7 +15,7 @@ var CleanReturn = cleanReturn
 // DecodeSessionValue runs the decoding of a session cookie value, for the
 // fuzz test: it must never panic and never produce a user from garbage.
 func DecodeSessionValue(m *Middleware, value string) (*Identity, error) {
-	ss, err := m.decode(context.Background(), []string{value})
+	ss, err := m.sessions.decode(context.Background(), []string{value})
 	if err != nil {
 		return nil, err
 	}
@@ -47,12 +44,12 @@ func IdentityFromClaims(b []byte) (*Identity, error) { return identityFrom("", b
 func SealSession(m *Middleware, access, refresh, idToken string, expiry time.Time) (string, error) {
 	now := m.now()
 	s := &session{binding: m.providers[0].binding, family: "12345678", created: now.Unix(), tokenTime: now.Unix(), expiry: expiry.Unix(), access: access, refresh: refresh, idToken: idToken}
-	ss, err := m.save(context.Background(), s, "")
+	ss, err := m.sessions.save(context.Background(), s, "")
 	if err != nil {
 		return "", err
 	}
 	rec := httptest.NewRecorder()
-	if err := m.jar.writeSession(rec, httptest.NewRequest("GET", "/", nil), ss.value, 3600); err != nil {
+	if err := m.sessions.jar.writeSession(rec, httptest.NewRequest("GET", "/", nil), ss.value, 3600); err != nil {
 		return "", err
 	}
 	var parts []string
@@ -64,21 +61,20 @@ func SealSession(m *Middleware, access, refresh, idToken string, expiry time.Tim
 
 // SetCacheLimits bounds the session cache; 0 entries turns it off.
 func SetCacheLimits(m *Middleware, entries, bytes int) {
-	m.cache.entries = newBoundedCache[uint64, *sessionState](entries, bytes)
-	m.cache.off = entries == 0
+	m.sessions.cache = newSessionCache(entries, bytes)
 }
 
 // CacheLen returns the number of cached sessions.
-func CacheLen(m *Middleware) int { return m.cache.entries.len() }
+func CacheLen(m *Middleware) int { return m.sessions.cache.entries.len() }
 
 // GraceLen returns the number of refreshed sessions in the grace cache.
-func GraceLen(m *Middleware) int { return m.graced.entries.len() }
+func GraceLen(m *Middleware) int { return m.refresher.graced.len() }
 
 // OpenSessionValue authenticates and decrypts a session cookie value with
 // securecookie and returns the session bytes inside, for the benchmark
 // that compares securecookie with the cryptographic floor.
 func OpenSessionValue(m *Middleware, value string) ([]byte, error) {
 	var data []byte
-	err := securecookie.DecodeMulti(m.jar.name, value, &data, m.codecs...)
+	err := securecookie.DecodeMulti(m.sessions.jar.name, value, &data, m.sessions.codecs...)
 	return data, err
 }

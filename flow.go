@@ -3,109 +3,47 @@ package auth
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
-	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
-	"github.com/gorilla/securecookie"
 	"golang.org/x/oauth2"
 )
 
 // This file runs the login flow: login sends the browser to the provider,
-// callback verifies its answer and starts the session, logout ends it.
-
-const (
-	// flowLifetime bounds how long a login may take at the provider.
-	flowLifetime = 10 * time.Minute
-	// maxFlows caps the flow cookies a browser holds at once (the oldest
-	// goes first), so a burst of logins cannot grow the Cookie header past
-	// what servers accept.
-	maxFlows = 5
-)
-
-// flowState is one login attempt, kept in its own short-lived encrypted
-// cookie so several tabs can log in at the same time.
-type flowState struct {
-	State    string `json:"s"`
-	Nonce    string `json:"n"`
-	Verifier string `json:"v"`
-	Next     string `json:"r"`
-	Created  int64  `json:"t"`
-	Provider string `json:"p"`
-}
-
-// flowCookieName names the flow cookie of a state value.
-func (m *Middleware) flowCookieName(state string) string {
-	return m.jar.flow + state[:16]
-}
-
-func randomString() string {
-	return base64.RawURLEncoding.EncodeToString(randomBytes(32))
-}
-
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return b
-}
+// callback verifies its answer and starts the session, logout ends it. The
+// pieces it is built from live elsewhere: flow cookies and the session in
+// cookie.go and session.go, the provider's grants and checks in
+// provider.go and oidc.go.
 
 // login starts a login with p: a fresh state, nonce (for OpenID Connect)
 // and PKCE verifier go into a flow cookie, and the browser goes to the
-// provider's authorization endpoint. p is nil on LoginPath itself, which
-// with several providers shows a page to choose one.
-func (m *Middleware) login(w http.ResponseWriter, r *http.Request, p *provider) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
-		w.Header().Set("Allow", "GET, HEAD, POST")
-		m.fail(w, r, "login", fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method))
-		return
-	}
-	if p == nil {
-		if len(m.providers) > 1 {
-			m.chooser(w, r)
+// provider's authorization endpoint.
+func (m *Middleware) login(p *provider) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !m.allow(w, r, "login", http.MethodGet, http.MethodHead, http.MethodPost) {
 			return
 		}
-		p = m.providers[0]
+		f := &flowState{
+			State:    randomString(),
+			Verifier: oauth2.GenerateVerifier(),
+			Next:     cleanReturn(r.FormValue("next")),
+			Created:  m.now().Unix(),
+			Provider: p.name,
+		}
+		opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(f.Verifier)}, p.kind.authOptions(f)...)
+		if err := m.flows.set(w, r, f); err != nil {
+			m.fail(w, r, "login", err)
+			return
+		}
+		opts = append(opts, p.authParams...)
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, p.oauth.AuthCodeURL(f.State, opts...), http.StatusFound)
 	}
-	now := m.now()
-	f := flowState{
-		State:    randomString(),
-		Verifier: oauth2.GenerateVerifier(),
-		Next:     cleanReturn(r.FormValue("next")),
-		Created:  now.Unix(),
-		Provider: p.name,
-	}
-	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(f.Verifier)}
-	if p.keys != nil {
-		// Without an ID token there is nothing to carry a nonce back.
-		f.Nonce = randomString()
-		opts = append(opts, oidc.Nonce(f.Nonce))
-	}
-	m.pruneFlows(w, r, now)
-	name := m.flowCookieName(f.State)
-	v, err := securecookie.EncodeMulti(name, &f, m.flowCodecs...)
-	if err == nil && len(name)+len(v) > maxCookieBytes-100 {
-		// A return path long (or escaped) enough to push the flow cookie
-		// past what browsers keep would make the login fail: go home
-		// instead.
-		f.Next = "/"
-		v, err = securecookie.EncodeMulti(name, &f, m.flowCodecs...)
-	}
-	if err != nil {
-		m.fail(w, r, "login", fmt.Errorf("auth: encode flow cookie: %w", err))
-		return
-	}
-	http.SetCookie(w, m.jar.flowCookie(name, v, int(flowLifetime/time.Second)))
-	opts = append(opts, p.authParams...)
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, p.oauth.AuthCodeURL(f.State, opts...), http.StatusFound)
 }
 
 // chooserPage is the page LoginPath shows when there are several
@@ -124,17 +62,16 @@ a:hover{background:#eee}</style></head>
 
 // chooser shows the page with one sign-in button per provider.
 func (m *Middleware) chooser(w http.ResponseWriter, r *http.Request) {
+	if !m.allow(w, r, "login", http.MethodGet, http.MethodHead, http.MethodPost) {
+		return
+	}
 	next := cleanReturn(r.FormValue("next"))
 	type button struct{ URL, Label string }
 	buttons := make([]button, len(m.providers))
 	for i, p := range m.providers {
 		buttons[i] = button{URL: p.loginPath + "?next=" + url.QueryEscape(next), Label: p.label}
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	pageHeaders(w.Header(), "text/html; charset=utf-8", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	if r.Method == http.MethodHead {
 		return
 	}
@@ -143,207 +80,126 @@ func (m *Middleware) chooser(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// pruneFlows deletes flow cookies that are expired or unreadable, and the
-// oldest live ones beyond maxFlows-1, making room for one more.
-func (m *Middleware) pruneFlows(w http.ResponseWriter, r *http.Request, now time.Time) {
-	type live struct {
-		name    string
-		created int64
-	}
-	var keep []live
-	for _, c := range cookiesWithPrefix(r, m.jar.flow) {
-		var f flowState
-		err := securecookie.DecodeMulti(c.Name, c.Value, &f, m.flowCodecs...)
-		if err != nil || now.Sub(time.Unix(f.Created, 0)) >= flowLifetime {
-			http.SetCookie(w, m.jar.flowCookie(c.Name, "", -1))
-			continue
+// callback completes a login with p, the provider whose callback path was
+// requested, in steps: the flow (this browser's flow cookie for the state,
+// consumed; it must have started with p), the provider's answer (RFC
+// 9207's iss, an error, or the code), the code exchange with the PKCE
+// verifier, who signed in (p's kind: the verified ID token and its nonce,
+// and userinfo; or the user API), OnLogin, and then the session is saved
+// and the browser returns to where the login started.
+func (m *Middleware) callback(p *provider) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if !m.allow(w, r, "callback", http.MethodGet) {
+			return
 		}
-		keep = append(keep, live{c.Name, f.Created})
-	}
-	if len(keep) < maxFlows {
-		return
-	}
-	slices.SortFunc(keep, func(a, b live) int { return int(a.created - b.created) })
-	for _, l := range keep[:len(keep)-(maxFlows-1)] {
-		http.SetCookie(w, m.jar.flowCookie(l.name, "", -1))
+		f, err := m.flow(w, r, p)
+		if err == nil {
+			var s *session
+			if s, err = m.signIn(r.Context(), p, f, r.URL.Query()); err == nil {
+				err = m.startSession(w, r, s)
+			}
+		}
+		switch {
+		case errors.Is(err, errSignedIn):
+			// A stale tab or a replayed link while signed in: nothing to
+			// report, go home.
+			http.Redirect(w, r, "/", http.StatusFound)
+		case err != nil:
+			m.fail(w, r, "callback", err)
+		default:
+			http.Redirect(w, r, f.Next, http.StatusFound)
+		}
 	}
 }
 
-// callback completes a login with p, the provider whose callback path was
-// requested (nil on the plain callback path with several providers): it
-// matches the state to this browser's flow cookie (which it consumes) and
-// checks that the flow started with p, exchanges the code with the PKCE
-// verifier, verifies the ID token and its nonce and reads userinfo (or, for
-// plain OAuth 2.0, reads the user API), asks OnLogin, writes the session and
-// returns the browser to where the login started.
-func (m *Middleware) callback(w http.ResponseWriter, r *http.Request, p *provider) {
-	w.Header().Set("Cache-Control", "no-store")
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", "GET")
-		m.fail(w, r, "callback", fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method))
-		return
-	}
-	q := r.URL.Query()
-	state := q.Get("state")
-	var f flowState
-	found := false
-	if len(state) >= 16 {
-		name := m.flowCookieName(state)
-		if c, ok := cookieValue(r.Header, name); ok {
-			// Consumed whatever happens next: replaying this callback
-			// finds no flow.
-			http.SetCookie(w, m.jar.flowCookie(name, "", -1))
-			err := securecookie.DecodeMulti(name, c, &f, m.flowCodecs...)
-			found = err == nil && subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) == 1 &&
-				m.now().Sub(time.Unix(f.Created, 0)) < flowLifetime
+// errSignedIn: a callback that matches no flow, in a browser that is
+// signed in already.
+var errSignedIn = errors.New("auth: no login in progress, already signed in")
+
+// flow returns the login this callback completes: this browser's flow for
+// the state, which must have started with p (nil: the plain callback path
+// with several providers, where no flow can end).
+func (m *Middleware) flow(w http.ResponseWriter, r *http.Request, p *provider) (*flowState, error) {
+	f, ok := m.flows.take(w, r, r.URL.Query().Get("state"))
+	if !ok {
+		if ss, err := m.sessions.lookup(r); err == nil && ss != nil {
+			return nil, errSignedIn
 		}
-	}
-	if !found {
-		// A stale tab or a replayed link while signed in: nothing to
-		// report, go home.
-		if ss, _ := m.peek(r); ss != nil {
-			http.Redirect(w, r, "/", http.StatusFound)
-			return
-		}
-		m.fail(w, r, "callback", ErrLoginState)
-		return
-	}
-	if p == nil && len(m.providers) == 1 {
-		p = m.providers[0]
+		return nil, ErrLoginState
 	}
 	if p == nil || p.name != f.Provider {
 		// The answer of one provider delivered to another's callback:
 		// a mix-up attack (RFC 9700 4.4), or a confused browser. Each
 		// provider having its own redirect URI is what tells them apart.
-		m.fail(w, r, "callback", fmt.Errorf("%w: the login started with another provider", ErrLoginState))
-		return
+		return nil, fmt.Errorf("%w: the login started with another provider", ErrLoginState)
 	}
-	// RFC 9207: the iss parameter, when sent, names the provider the flow
-	// started with; a provider that promises it must send it. (A provider
-	// whose issuer depends on the user has none to compare with; plain
-	// OAuth 2.0 providers have no issuer.)
-	if iss, ok := q["iss"]; (ok || p.issParam) && p.issuer != "" && !p.issSelfCheck {
-		if !ok || len(iss) != 1 || iss[0] != p.issuer {
-			m.fail(w, r, "callback", fmt.Errorf("%w: iss parameter does not match the issuer", ErrInvalidRequest))
-			return
-		}
+	return f, nil
+}
+
+// signIn reads the provider's answer to the login f (q: the callback's
+// query), exchanges its code and returns the new session, not yet saved.
+func (m *Middleware) signIn(ctx context.Context, p *provider, f *flowState, q url.Values) (*session, error) {
+	if err := p.kind.checkIssuerParam(q); err != nil {
+		return nil, err
 	}
 	if code := q.Get("error"); code != "" {
-		m.fail(w, r, "callback", &ProviderError{Code: truncate(code, 64), Description: truncate(q.Get("error_description"), 256), URI: truncate(q.Get("error_uri"), 256)})
-		return
+		return nil, &ProviderError{Code: truncate(code, 64), Description: truncate(q.Get("error_description"), 256), URI: truncate(q.Get("error_uri"), 256)}
 	}
 	code := q.Get("code")
 	if code == "" {
-		m.fail(w, r, "callback", fmt.Errorf("%w: no code", ErrInvalidRequest))
-		return
+		return nil, fmt.Errorf("%w: no code", ErrInvalidRequest)
 	}
-
-	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, m.client)
-	tok, err := p.oauth.Exchange(ctx, code, oauth2.VerifierOption(f.Verifier))
+	tok, err := p.exchange(ctx, code, f.Verifier)
 	if err != nil {
-		m.fail(w, r, "callback", p.tokenError("exchange code", err))
-		return
+		return nil, err
 	}
 	now := m.now()
 	s := &session{
-		provider:  p.name,
-		binding:   p.binding,
-		family:    string(randomBytes(8)),
-		created:   now.Unix(),
-		tokenTime: now.Unix(),
-		tokenType: tokenType(tok),
-		access:    tok.AccessToken,
-		refresh:   tok.RefreshToken,
+		provider: p.name,
+		binding:  p.binding,
+		family:   string(randomBytes(8)),
+		created:  now.Unix(),
+		refresh:  tok.RefreshToken,
 	}
-	if p.keys != nil {
-		s.idToken, s.extra, err = m.verifyLogin(ctx, p, tok, f.Nonce)
-	} else {
-		s.extra, err = p.quirks.user(ctx, m, p, tok)
-	}
-	if err != nil {
-		m.fail(w, r, "callback", err)
-		return
-	}
-	s.expiry = expiryOf(tok, now)
-	ss, err := m.save(r.Context(), s, "")
-	if err != nil {
-		m.fail(w, r, "callback", err)
-		return
-	}
-	if m.onLogin != nil {
-		if err := m.onLogin(r.Context(), ss.user, ss.oauthToken()); err != nil {
-			if ss.id != "" {
-				_ = m.store.Delete(r.Context(), ss.id)
-			}
-			m.fail(w, r, "callback", fmt.Errorf("%w: %w", ErrLoginRefused, err))
-			return
-		}
-	}
-	if err := m.writeCookie(w, r, ss); err != nil {
-		m.fail(w, r, "callback", err)
-		return
-	}
-	m.log.InfoContext(r.Context(), "auth: signed in", sessionAttrs(ss))
-	http.Redirect(w, r, f.Next, http.StatusFound)
-}
-
-// verifyLogin verifies the ID token of an OpenID Connect login and returns
-// it with the userinfo claims it lacks.
-func (m *Middleware) verifyLogin(ctx context.Context, p *provider, tok *oauth2.Token, nonce string) (idToken string, extra []byte, err error) {
-	raw, _ := tok.Extra("id_token").(string)
-	if raw == "" {
-		return "", nil, fmt.Errorf("%w: the token response has no id_token", ErrTokenInvalid)
-	}
-	idt, payload, err := m.verifyIDToken(ctx, p, raw, nonce)
-	if err != nil {
-		return "", nil, err
-	}
-	if idt.AccessTokenHash != "" { // optional in the code flow; checked when present
-		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			return "", nil, fmt.Errorf("%w: at_hash: %w", ErrTokenInvalid, err)
-		}
-	}
-	return raw, m.userinfoExtra(ctx, p, tok, idt.Subject, payload), nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
-// peek decodes the request's session, if any, without refreshing it.
-// Only an unreachable Store is an error (wrapping ErrStoreUnavailable).
-func (m *Middleware) peek(r *http.Request) (*sessionState, error) {
-	var buf [maxChunks]string
-	parts, _, ok := m.jar.sessionParts(r.Header, &buf)
-	if !ok {
-		return nil, nil
-	}
-	now := m.now()
-	if ss := m.cache.get(parts, now); ss != nil {
-		return ss, nil
-	}
-	ss, err := m.decode(r.Context(), parts)
-	if errors.Is(err, ErrStoreUnavailable) {
+	s.setTokens(tok, now)
+	if s.idToken, s.extra, err = p.kind.identify(ctx, p, tok, f.Nonce); err != nil {
 		return nil, err
 	}
-	if err != nil || !now.Before(ss.end) {
-		return nil, nil
-	}
-	return ss, nil
+	return s, nil
 }
 
-// logout ends the session: the cookies are cleared (and the Store entry
-// deleted), the refresh token is revoked where the provider offers RFC 7009
+// startSession asks OnLogin about the new session's user, then saves the
+// session and sets its cookie.
+func (m *Middleware) startSession(w http.ResponseWriter, r *http.Request, s *session) error {
+	if m.onLogin != nil {
+		ss, err := m.sessions.state(s.marshal(), "") // the user as the session will read it
+		if err != nil {
+			return err
+		}
+		if err := m.onLogin(r.Context(), ss.user, ss.oauthToken()); err != nil {
+			return fmt.Errorf("%w: %w", ErrLoginRefused, err)
+		}
+	}
+	ss, err := m.sessions.save(r.Context(), s, "")
+	if err != nil {
+		return err
+	}
+	if err := m.sessions.write(w, r, ss); err != nil {
+		return err
+	}
+	m.log.InfoContext(r.Context(), "auth: signed in", sessionAttrs(ss))
+	return nil
+}
+
+// logout ends the session: it is deleted (from the Store, too) and its
+// cookies cleared, the refresh token is revoked where the provider offers
 // revocation, and the browser goes to the provider's end_session_endpoint
-// (RP-Initiated Logout) or straight to the post-logout URL.
+// (RP-Initiated Logout) or straight to the post-logout URL. Only a request
+// from the site's own pages does that; any other gets a page that asks.
 func (m *Middleware) logout(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if r.Method != http.MethodGet && r.Method != http.MethodPost && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD, POST")
-		m.fail(w, r, "logout", fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method))
+	if !m.allow(w, r, "logout", http.MethodGet, http.MethodHead, http.MethodPost) {
 		return
 	}
 	if !m.fromOwnPages(r) {
@@ -352,18 +208,19 @@ func (m *Middleware) logout(w http.ResponseWriter, r *http.Request) {
 		// by a link or a form: ask first. The page's own POST is
 		// same-origin. Its form may be redirected to the provider's
 		// logout, which form-action must allow.
-		h := w.Header()
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Content-Security-Policy", "default-src 'none'; form-action "+m.logoutFormAction+"; frame-ancestors 'none'")
+		pageHeaders(w.Header(), "text/html; charset=utf-8", "default-src 'none'; form-action "+m.logoutFormAction+"; frame-ancestors 'none'")
 		if r.Method != http.MethodHead {
 			_ = logoutPage.Execute(w, m.logoutPath)
 		}
 		return
 	}
-	ss, err := m.peek(r)
-	if err == nil {
-		err = m.endSession(w, r, ss)
+	ss, err := m.sessions.lookup(r)
+	switch {
+	case err == nil:
+		err = m.sessions.forget(r.Context(), ss)
+	case errors.Is(err, ErrStoreUnavailable):
+	default:
+		ss, err = nil, nil // no session, or not one of ours: clear what there is
 	}
 	if err != nil {
 		// Clearing the cookie now would leave the stored session alive,
@@ -372,26 +229,32 @@ func (m *Middleware) logout(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, r, "logout", err)
 		return
 	}
+	_ = m.sessions.write(w, r, nil)
 	target := m.postLogout
 	if ss != nil {
 		s := ss.full()
-		p := m.providerByName(s.provider)
-		m.revoke(r.Context(), p, s)
-		if p != nil && p.endSessionURL != "" {
-			if u, err := url.Parse(p.endSessionURL); err == nil {
-				q := u.Query()
-				if s.idToken != "" {
-					q.Set("id_token_hint", s.idToken)
-				}
-				q.Set("client_id", p.clientID)
-				q.Set("post_logout_redirect_uri", m.postLogout)
-				u.RawQuery = q.Encode()
-				target = u.String()
+		if p := m.providers.byName(s.provider); p != nil {
+			p.revoke(r.Context(), s)
+			if u := p.logoutURL(s, m.postLogout); u != "" {
+				target = u
 			}
 		}
 		m.log.InfoContext(r.Context(), "auth: signed out", sessionAttrs(ss))
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// allow reports whether r's method is one of methods, and answers
+// anything else with its error.
+func (m *Middleware) allow(w http.ResponseWriter, r *http.Request, op string, methods ...string) bool {
+	for _, method := range methods {
+		if r.Method == method {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	m.fail(w, r, op, fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method))
+	return false
 }
 
 // fromOwnPages reports whether r comes from this site's own pages or from
@@ -425,55 +288,6 @@ var logoutPage = template.Must(template.New("logout").Parse(`<!doctype html>
 </body></html>
 `))
 
-// revoke revokes the session's tokens at the provider (p.quirks.revoke):
-// best effort, bounded by a short timeout, failures logged.
-func (m *Middleware) revoke(ctx context.Context, p *provider, s *session) {
-	if p == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-	defer cancel()
-	if err := p.quirks.revoke(ctx, m, p, s); err != nil {
-		m.log.WarnContext(ctx, "auth: token revocation failed", "provider", p.name, "error", err)
-	}
-}
-
-// revoke revokes the session's refresh token (or, without one, its access
-// token) at the provider's RFC 7009 revocation endpoint, if it has one.
-func (standard) revoke(ctx context.Context, m *Middleware, p *provider, s *session) error {
-	tok, hint := s.refresh, "refresh_token"
-	if tok == "" {
-		tok, hint = s.access, "access_token"
-	}
-	if p.revocationURL == "" || tok == "" {
-		return nil
-	}
-	form := url.Values{"token": {tok}, "token_type_hint": {hint}}
-	if p.oauth.Endpoint.AuthStyle != oauth2.AuthStyleInHeader {
-		form.Set("client_id", p.clientID)
-		if p.oauth.ClientSecret != "" {
-			form.Set("client_secret", p.oauth.ClientSecret)
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.revocationURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if p.oauth.Endpoint.AuthStyle == oauth2.AuthStyleInHeader {
-		req.SetBasicAuth(url.QueryEscape(p.clientID), url.QueryEscape(p.oauth.ClientSecret))
-	}
-	res, err := m.client.Do(req)
-	if err != nil {
-		return err
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return &statusError{status: res.StatusCode}
-	}
-	return nil
-}
-
 // cleanReturn returns s if it is a same-origin relative path ("/x?y"), and
 // "/" for anything else: absolute and scheme-relative URLs ("//evil"),
 // backslashes (browsers read "/\evil" as "//evil"), control characters
@@ -499,4 +313,16 @@ func cleanReturn(s string) string {
 		s = s[:i]
 	}
 	return s
+}
+
+// randomString returns 256 random bits in base64url: states, nonces,
+// session IDs.
+func randomString() string {
+	return base64.RawURLEncoding.EncodeToString(randomBytes(32))
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 	"golang.org/x/oauth2"
 )
 
@@ -53,18 +54,18 @@ func TestCallbackRejectsBadIDTokens(t *testing.T) {
 		{"token endpoint garbage", func(*authtest.Provider) authtest.Fault { return authtest.Fault{TokenBody: "not json"} }, http.StatusBadGateway},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			app := newTestApp(t, authtest.Config{}, nil)
-			c := newBrowser(t, app.p, "alice")
-			callback := app.startLogin(t, c, "/me")
-			app.p.FailNext(tt.fault(app.p))
-			res, body := get(t, c, callback, "Accept", "text/html")
+			app := apptest.New(t, authtest.Config{}, nil)
+			c := app.P.Browser(t, "alice")
+			callback := app.StartLogin(t, c, "/me")
+			app.P.FailNext(tt.fault(app.P))
+			res, body := apptest.Get(t, c, callback, "Accept", "text/html")
 			if res.StatusCode != tt.want {
 				t.Fatalf("callback: status = %d (%q), want %d", res.StatusCode, body, tt.want)
 			}
-			if s := setCookies(res)["gatehouse"]; s != nil && s.MaxAge >= 0 {
+			if s := apptest.SetCookies(res)["gatehouse"]; s != nil && s.MaxAge >= 0 {
 				t.Errorf("callback failed but set a session cookie")
 			}
-			if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+			if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
 				t.Errorf("GET /me after failed callback: status = %d, want 401", status)
 			}
 			if strings.Contains(body, "eyJ") || len(body) > 200 {
@@ -109,15 +110,15 @@ func TestCallbackAcceptsWhatSpecAllows(t *testing.T) {
 		{"PKCE required", authtest.Config{RequirePKCE: true}, nil, authtest.Fault{}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			app := newTestApp(t, tt.cfg, tt.edit)
-			c := newBrowser(t, app.p, "bob")
-			callback := app.startLogin(t, c, "/me")
-			app.p.FailNext(tt.fault)
-			res, body := get(t, c, callback)
+			app := apptest.New(t, tt.cfg, tt.edit)
+			c := app.P.Browser(t, "bob")
+			callback := app.StartLogin(t, c, "/me")
+			app.P.FailNext(tt.fault)
+			res, body := apptest.Get(t, c, callback)
 			if res.StatusCode != http.StatusFound {
 				t.Fatalf("callback: status = %d (%q), want 302", res.StatusCode, body)
 			}
-			if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "bob" {
+			if status, u := app.Me(t, c); status != http.StatusOK || u.Subject != "bob" {
 				t.Errorf("GET /me: %d %+v, want 200 bob", status, u)
 			}
 		})
@@ -125,7 +126,7 @@ func TestCallbackAcceptsWhatSpecAllows(t *testing.T) {
 }
 
 func TestCallbackRejectsBadRequests(t *testing.T) {
-	app := newTestApp(t, authtest.Config{IssuerParameter: true}, nil)
+	app := apptest.New(t, authtest.Config{IssuerParameter: true}, nil)
 	for _, tt := range []struct {
 		name string
 		edit func(q url.Values)
@@ -145,19 +146,19 @@ func TestCallbackRejectsBadRequests(t *testing.T) {
 		}, http.StatusForbidden},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newBrowser(t, app.p, "alice")
-			u, _ := url.Parse(app.startLogin(t, c, "/me"))
+			c := app.P.Browser(t, "alice")
+			u, _ := url.Parse(app.StartLogin(t, c, "/me"))
 			q := u.Query()
 			tt.edit(q)
 			u.RawQuery = q.Encode()
-			res, body := get(t, c, u.String(), "Accept", "text/html")
+			res, body := apptest.Get(t, c, u.String(), "Accept", "text/html")
 			if res.StatusCode != tt.want {
 				t.Fatalf("callback: status = %d (%q), want %d", res.StatusCode, body, tt.want)
 			}
 			if strings.Contains(body, "<script>") {
 				t.Errorf("error page echoes provider input: %q", body)
 			}
-			if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+			if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
 				t.Errorf("GET /me after bad callback: status = %d, want 401", status)
 			}
 		})
@@ -165,65 +166,65 @@ func TestCallbackRejectsBadRequests(t *testing.T) {
 }
 
 func TestCallbackErrorAsJSON(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	res, body := get(t, newBrowser(t, app.p, ""), app.URL+"/auth/callback?state=0123456789abcdefghij&code=x", "Accept", "application/json")
+	app := apptest.New(t, authtest.Config{}, nil)
+	res, body := apptest.Get(t, app.P.Browser(t, ""), app.URL+"/auth/callback?state=0123456789abcdefghij&code=x", "Accept", "application/json")
 	if res.StatusCode != http.StatusBadRequest || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") || !strings.Contains(body, `"error"`) {
 		t.Errorf("callback without flow, Accept JSON: %d %s %q, want 400 JSON error", res.StatusCode, res.Header.Get("Content-Type"), body)
 	}
 }
 
 func TestCallbackReplay(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := newBrowser(t, app.p, "alice")
-	callback := app.startLogin(t, c, "/me")
-	thief := app.cloneBrowser(t, c) // holds the flow cookie too
-	if res, _ := get(t, c, callback); res.StatusCode != http.StatusFound {
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.P.Browser(t, "alice")
+	callback := app.StartLogin(t, c, "/me")
+	thief := app.Clone(t, c) // holds the flow cookie too
+	if res, _ := apptest.Get(t, c, callback); res.StatusCode != http.StatusFound {
 		t.Fatalf("first callback: status = %d, want 302", res.StatusCode)
 	}
 	// Same browser again: its flow cookie is gone and it is signed in,
 	// so it just goes home; no second session is made.
-	res, _ := get(t, c, callback)
-	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/" || setCookies(res)["gatehouse"] != nil {
+	res, _ := apptest.Get(t, c, callback)
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/" || apptest.SetCookies(res)["gatehouse"] != nil {
 		t.Errorf("replayed callback, signed in: %d to %q, Set-Cookie %v; want 302 to / and no new session",
 			res.StatusCode, res.Header.Get("Location"), res.Header["Set-Cookie"])
 	}
 	// A copy of the flow cookie does not help: the code is single-use.
-	res, _ = get(t, thief, callback)
+	res, _ = apptest.Get(t, thief, callback)
 	if res.StatusCode != http.StatusBadRequest {
 		t.Errorf("replayed callback with a copied flow cookie: status = %d, want 400", res.StatusCode)
 	}
 	// Another browser without the flow cookie.
-	res, _ = get(t, newBrowser(t, app.p, ""), callback)
+	res, _ = apptest.Get(t, app.P.Browser(t, ""), callback)
 	if res.StatusCode != http.StatusBadRequest {
 		t.Errorf("callback in another browser: status = %d, want 400", res.StatusCode)
 	}
-	if got := app.p.Grants("authorization_code"); got != 1 {
+	if got := app.P.Grants("authorization_code"); got != 1 {
 		t.Errorf("authorization_code grants = %d, want 1", got)
 	}
 }
 
 func TestCallbackAfterFlowExpired(t *testing.T) {
-	app := newTestApp(t, authtest.Config{CodeTTL: time.Hour}, nil)
-	c := newBrowser(t, app.p, "alice")
-	callback := app.startLogin(t, c, "/me")
-	app.p.Advance(11 * time.Minute)
-	if res, _ := get(t, c, callback); res.StatusCode != http.StatusBadRequest {
+	app := apptest.New(t, authtest.Config{CodeTTL: time.Hour}, nil)
+	c := app.P.Browser(t, "alice")
+	callback := app.StartLogin(t, c, "/me")
+	app.P.Advance(11 * time.Minute)
+	if res, _ := apptest.Get(t, c, callback); res.StatusCode != http.StatusBadRequest {
 		t.Errorf("callback 11 minutes after login: status = %d, want 400", res.StatusCode)
 	}
 }
 
 func TestOpenRedirects(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
+	app := apptest.New(t, authtest.Config{}, nil)
 	for _, next := range []string{"//evil.example", "https://evil.example", "/\\evil.example", "/\t/evil.example",
 		"\\\\evil.example", "javascript:alert(1)", "evil.example", "/%0a/evil", "http:/evil", "///evil.example"} {
 		t.Run(next, func(t *testing.T) {
-			c := newBrowser(t, app.p, "alice")
-			res, _ := get(t, c, app.URL+"/auth/login?next="+url.QueryEscape(next))
+			c := app.P.Browser(t, "alice")
+			res, _ := apptest.Get(t, c, app.URL+"/auth/login?next="+url.QueryEscape(next))
 			if res.StatusCode != http.StatusFound {
 				t.Fatalf("login: status %d", res.StatusCode)
 			}
-			res, _ = get(t, c, res.Header.Get("Location"))
-			res, _ = get(t, c, res.Header.Get("Location"))
+			res, _ = apptest.Get(t, c, res.Header.Get("Location"))
+			res, _ = apptest.Get(t, c, res.Header.Get("Location"))
 			if got := res.Header.Get("Location"); got != "/" && !(strings.HasPrefix(got, "/") && !strings.HasPrefix(got, "//") && next == "/%0a/evil") {
 				t.Errorf("login?next=%q returned to %q, want /", next, got)
 			}
@@ -261,7 +262,7 @@ func TestOnLogin(t *testing.T) {
 	errNotStaff := errors.New("not staff")
 	var seen *auth.Identity
 	var tok *oauth2.Token
-	app := newTestApp(t, authtest.Config{}, func(c *auth.Config) {
+	app := apptest.New(t, authtest.Config{}, func(c *auth.Config) {
 		c.OnLogin = func(ctx context.Context, u *auth.Identity, t *oauth2.Token) error {
 			seen, tok = u, t
 			if !strings.HasSuffix(u.Email, "@example.com") || u.Subject == "bob" {
@@ -270,43 +271,43 @@ func TestOnLogin(t *testing.T) {
 			return nil
 		}
 	})
-	app.login(t, "alice")
+	app.Login(t, "alice")
 	if seen == nil || seen.Subject != "alice" || tok == nil || tok.AccessToken == "" {
 		t.Fatalf("OnLogin saw %+v, %v; want alice and her token", seen, tok)
 	}
-	c := newBrowser(t, app.p, "bob")
-	res, body := get(t, c, app.startLogin(t, c, "/me"), "Accept", "text/html")
+	c := app.P.Browser(t, "bob")
+	res, body := apptest.Get(t, c, app.StartLogin(t, c, "/me"), "Accept", "text/html")
 	if res.StatusCode != http.StatusForbidden || strings.Contains(body, "not staff") {
 		t.Errorf("refused login: %d %q, want 403 without the hook's error text", res.StatusCode, body)
 	}
-	if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+	if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
 		t.Errorf("GET /me after refused login: status = %d, want 401", status)
 	}
-	if !strings.Contains(app.logs.String(), "not staff") {
+	if !strings.Contains(app.Logs.String(), "not staff") {
 		t.Errorf("the hook's error was not logged")
 	}
 }
 
 func TestUserinfo(t *testing.T) {
 	t.Run("adds claims the ID token lacks", func(t *testing.T) {
-		app := newTestApp(t, authtest.Config{}, nil)
-		c := newBrowser(t, app.p, "alice")
-		callback := app.startLogin(t, c, "/me")
-		app.p.FailNext(authtest.Fault{UserinfoClaims: func(c map[string]any) { c["locale"] = "fr"; c["name"] = "Changed" }})
-		get(t, c, callback)
-		_, u := app.me(t, c)
+		app := apptest.New(t, authtest.Config{}, nil)
+		c := app.P.Browser(t, "alice")
+		callback := app.StartLogin(t, c, "/me")
+		app.P.FailNext(authtest.Fault{UserinfoClaims: func(c map[string]any) { c["locale"] = "fr"; c["name"] = "Changed" }})
+		apptest.Get(t, c, callback)
+		_, u := app.Me(t, c)
 		var cl struct{ Locale, Name string }
 		if u == nil || u.DecodeClaims(&cl) != nil || cl.Locale != "fr" || u.Name != "Alice Example" {
 			t.Errorf("user = %+v, want locale fr from userinfo and the ID token's name", u)
 		}
 	})
 	t.Run("another sub is ignored", func(t *testing.T) {
-		app := newTestApp(t, authtest.Config{}, nil)
-		c := newBrowser(t, app.p, "alice")
-		callback := app.startLogin(t, c, "/me")
-		app.p.FailNext(authtest.Fault{UserinfoClaims: func(c map[string]any) { c["sub"] = "mallory"; c["locale"] = "evil" }})
-		get(t, c, callback)
-		_, u := app.me(t, c)
+		app := apptest.New(t, authtest.Config{}, nil)
+		c := app.P.Browser(t, "alice")
+		callback := app.StartLogin(t, c, "/me")
+		app.P.FailNext(authtest.Fault{UserinfoClaims: func(c map[string]any) { c["sub"] = "mallory"; c["locale"] = "evil" }})
+		apptest.Get(t, c, callback)
+		_, u := app.Me(t, c)
 		if u == nil || u.Subject != "alice" || strings.Contains(string(u.Claims), "evil") {
 			t.Errorf("user = %+v, want alice without the other sub's claims", u)
 		}
@@ -314,48 +315,48 @@ func TestUserinfo(t *testing.T) {
 	t.Run("a claim of the ID token in another case is not added", func(t *testing.T) {
 		// "EMAIL" is "email" to encoding/json (and so to DecodeClaims and
 		// go-oidc): the ID token's email must be the only one.
-		app := newTestApp(t, authtest.Config{}, nil)
-		c := newBrowser(t, app.p, "alice")
-		callback := app.startLogin(t, c, "/me")
-		app.p.FailNext(authtest.Fault{UserinfoClaims: func(c map[string]any) { c["EMAIL"] = "mallory@example.com"; c["locale"] = "fr" }})
-		get(t, c, callback)
-		_, u := app.me(t, c)
+		app := apptest.New(t, authtest.Config{}, nil)
+		c := app.P.Browser(t, "alice")
+		callback := app.StartLogin(t, c, "/me")
+		app.P.FailNext(authtest.Fault{UserinfoClaims: func(c map[string]any) { c["EMAIL"] = "mallory@example.com"; c["locale"] = "fr" }})
+		apptest.Get(t, c, callback)
+		_, u := app.Me(t, c)
 		var cl struct{ Email, Locale string }
 		if u == nil || u.DecodeClaims(&cl) != nil || cl.Email != "alice@example.com" || u.Email != "alice@example.com" {
 			t.Errorf("user = %+v (claims read as %+v), want alice@example.com everywhere", u, cl)
 		}
 		// Userinfo naming email twice (email, EMAIL) is ambiguous: ignored.
-		if cl.Locale != "" || !strings.Contains(app.logs.String(), "ignoring userinfo") {
-			t.Errorf("locale = %q, logs %q: want userinfo ignored, and said so", cl.Locale, app.logs)
+		if cl.Locale != "" || !strings.Contains(app.Logs.String(), "ignoring userinfo") {
+			t.Errorf("locale = %q, logs %q: want userinfo ignored, and said so", cl.Locale, app.Logs)
 		}
 	})
 	t.Run("failure does not block login", func(t *testing.T) {
-		app := newTestApp(t, authtest.Config{}, nil)
-		c := newBrowser(t, app.p, "alice")
-		callback := app.startLogin(t, c, "/me")
-		app.p.FailNext(authtest.Fault{UserinfoStatus: 500})
-		get(t, c, callback)
-		if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "alice" {
+		app := apptest.New(t, authtest.Config{}, nil)
+		c := app.P.Browser(t, "alice")
+		callback := app.StartLogin(t, c, "/me")
+		app.P.FailNext(authtest.Fault{UserinfoStatus: 500})
+		apptest.Get(t, c, callback)
+		if status, u := app.Me(t, c); status != http.StatusOK || u.Subject != "alice" {
 			t.Errorf("GET /me: %d %+v, want alice", status, u)
 		}
-		if logs := app.logs.String(); !strings.Contains(logs, "userinfo request failed") || !strings.Contains(logs, "500") {
+		if logs := app.Logs.String(); !strings.Contains(logs, "userinfo request failed") || !strings.Contains(logs, "500") {
 			t.Errorf("log = %q, want the userinfo failure with its status", logs)
 		}
 	})
 }
 
 func TestKeyRotation(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	app.login(t, "alice") // caches the first key
-	app.p.RotateKey(false)
-	c := app.login(t, "bob") // signed with a kid the middleware has not seen
-	if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "bob" {
+	app := apptest.New(t, authtest.Config{}, nil)
+	app.Login(t, "alice") // caches the first key
+	app.P.RotateKey(false)
+	c := app.Login(t, "bob") // signed with a kid the middleware has not seen
+	if status, u := app.Me(t, c); status != http.StatusOK || u.Subject != "bob" {
 		t.Errorf("GET /me after key rotation: %d %+v, want bob", status, u)
 	}
 }
 
 func TestLoginMethodNotAllowed(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
+	app := apptest.New(t, authtest.Config{}, nil)
 	for _, path := range []string{"/auth/login", "/auth/callback", "/auth/logout"} {
 		req, _ := http.NewRequest(http.MethodDelete, app.URL+path, nil)
 		res, err := http.DefaultClient.Do(req)
@@ -372,12 +373,12 @@ func TestLoginMethodNotAllowed(t *testing.T) {
 // TestIDTokenWithoutKid: a token without kid names no key; it is accepted
 // only when the provider publishes a single signing key.
 func TestIDTokenWithoutKid(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	app.p.RotateKey(true) // two keys in the JWKS now
-	c := newBrowser(t, app.p, "alice")
-	callback := app.startLogin(t, c, "/me")
-	app.p.FailNext(authtest.Fault{IDTokenSigning: "no-kid"})
-	if res, body := get(t, c, callback); res.StatusCode != http.StatusUnauthorized {
+	app := apptest.New(t, authtest.Config{}, nil)
+	app.P.RotateKey(true) // two keys in the JWKS now
+	c := app.P.Browser(t, "alice")
+	callback := app.StartLogin(t, c, "/me")
+	app.P.FailNext(authtest.Fault{IDTokenSigning: "no-kid"})
+	if res, body := apptest.Get(t, c, callback); res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("callback with a kid-less ID token and two provider keys: %d %q, want 401", res.StatusCode, body)
 	}
 }
@@ -385,17 +386,17 @@ func TestIDTokenWithoutKid(t *testing.T) {
 // TestLongReturnPath: a return path that would make the flow cookie too
 // large for a browser is dropped (the login goes home), not the login.
 func TestLongReturnPath(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
+	app := apptest.New(t, authtest.Config{}, nil)
 	for _, next := range []string{"/" + strings.Repeat("a", 2047), "/search?q=" + strings.Repeat("&", 700)} {
-		c := newBrowser(t, app.p, "alice")
-		res, _ := get(t, c, app.URL+"/auth/login?next="+url.QueryEscape(next))
+		c := app.P.Browser(t, "alice")
+		res, _ := apptest.Get(t, c, app.URL+"/auth/login?next="+url.QueryEscape(next))
 		for _, line := range res.Header["Set-Cookie"] {
 			if len(line) >= 4096 {
 				t.Errorf("login with a %d-byte next: Set-Cookie of %d bytes, want < 4096", len(next), len(line))
 			}
 		}
-		res, _ = get(t, c, res.Header.Get("Location"))
-		res, body := get(t, c, res.Header.Get("Location"))
+		res, _ = apptest.Get(t, c, res.Header.Get("Location"))
+		res, body := apptest.Get(t, c, res.Header.Get("Location"))
 		if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/" {
 			t.Errorf("callback after a login with a %d-byte next: %d to %q (%s), want 302 to /", len(next), res.StatusCode, res.Header.Get("Location"), body)
 		}

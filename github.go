@@ -92,9 +92,10 @@ type githubEmail struct {
 	Verified bool   `json:"verified"`
 }
 
-func (githubQuirks) user(ctx context.Context, m *Middleware, p *provider, tok *oauth2.Token) ([]byte, error) {
+func (githubQuirks) user(ctx context.Context, p *provider, tok *oauth2.Token) ([]byte, error) {
+	userURL := p.kind.userinfoURL()
 	var u githubUser
-	if err := getJSON(ctx, m.client, p.userURL, tok, githubHeader, &u); err != nil {
+	if err := getJSON(ctx, p.client, userURL, tok, githubHeader, &u); err != nil {
 		return nil, fmt.Errorf("auth: github user: %w", err)
 	}
 	if u.ID == 0 {
@@ -123,11 +124,11 @@ func (githubQuirks) user(ctx context.Context, m *Middleware, p *provider, tok *o
 		public = *u.Email
 	}
 	var emails []githubEmail
-	if err := getJSON(ctx, m.client, p.userURL+"/emails", tok, githubHeader, &emails); err != nil {
+	if err := getJSON(ctx, p.client, userURL+"/emails", tok, githubHeader, &emails); err != nil {
 		// No user:email scope (a GitHub App without the email
 		// permission), or GitHub is struggling: sign in without
 		// knowing whether the address is verified.
-		m.log.WarnContext(ctx, "auth: github emails request failed", "error", err)
+		p.log.WarnContext(ctx, "auth: github emails request failed", "error", err)
 	}
 	if email, verified := pickGitHubEmail(emails, public); email != "" {
 		claims["email"], claims["email_verified"] = email, verified
@@ -170,11 +171,11 @@ func (githubQuirks) errorCode(code string) string {
 // DELETE /applications/{client_id}/token on the API, authenticated with
 // the client ID and secret as Basic credentials, the token in a JSON body;
 // 204 on success. GitHub has no RFC 7009 endpoint.
-func (githubQuirks) revoke(ctx context.Context, m *Middleware, p *provider, s *session) error {
+func (githubQuirks) revoke(ctx context.Context, p *provider, s *session) error {
 	if s.access == "" || p.oauth.ClientSecret == "" {
 		return nil
 	}
-	api, ok := strings.CutSuffix(p.userURL, "/user")
+	api, ok := strings.CutSuffix(p.kind.userinfoURL(), "/user")
 	if !ok {
 		return errors.New("auth: github revoke: UserURL does not end in /user")
 	}
@@ -192,7 +193,7 @@ func (githubQuirks) revoke(ctx context.Context, m *Middleware, p *provider, s *s
 	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set("Content-Type", "application/json")
 	req.SetBasicAuth(p.clientID, p.oauth.ClientSecret)
-	res, err := m.client.Do(req)
+	res, err := p.client.Do(req)
 	if err != nil {
 		return err
 	}

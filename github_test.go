@@ -7,26 +7,27 @@ import (
 	"time"
 
 	"github.com/gatehouse/auth"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 // newGitHubApp serves the app with the GitHub preset (pointed at a fake
 // GitHub) as its only provider.
-func newGitHubApp(t *testing.T, expiring bool) (*testApp, *fakeGitHub, *clock) {
+func newGitHubApp(t *testing.T, expiring bool) (*apptest.App, *fakeGitHub, *apptest.Clock) {
 	t.Helper()
-	clk := &clock{}
+	clk := &apptest.Clock{}
 	gh := newFakeGitHub(t, clk.Now)
 	gh.expiring = expiring
-	app := newProvidersApp(t, clk.Now, func(string) []auth.Provider { return []auth.Provider{gh.provider()} }, nil)
+	app := apptest.NewProviders(t, clk.Now, func(string) []auth.Provider { return []auth.Provider{gh.provider()} }, nil)
 	return app, gh, clk
 }
 
 func TestGitHubLogin(t *testing.T) {
 	app, gh, _ := newGitHubApp(t, false)
-	c := plainBrowser(t)
+	c := apptest.Browser(t)
 
 	// The authorization request: GitHub's scopes, state and PKCE, and no
 	// nonce, since there is no ID token to carry it back.
-	res, _ := get(t, c, app.URL+"/auth/login?next=/me")
+	res, _ := apptest.Get(t, c, app.URL+"/auth/login?next=/me")
 	if res.StatusCode != http.StatusFound {
 		t.Fatalf("GET /auth/login: status = %d, want 302", res.StatusCode)
 	}
@@ -48,7 +49,7 @@ func TestGitHubLogin(t *testing.T) {
 		t.Errorf("redirect_uri = %q, want the plain callback for a single provider", got)
 	}
 
-	u := app.loginAt(t, c, "/auth/login")
+	u := app.LoginAt(t, c, "/auth/login")
 	if u.Provider != "github" || u.Subject != "583231" || u.Name != "The Octocat" ||
 		u.Picture != "https://avatars.githubusercontent.com/u/583231?v=4" {
 		t.Errorf("GET /me = %+v, want octocat from GitHub with id as sub", u)
@@ -85,7 +86,7 @@ func TestGitHubLogin(t *testing.T) {
 			t.Errorf("%s: User-Agent %q, Accept %q; want ours and application/vnd.github+json", path, reqs[0].UserAgent, reqs[0].Accept)
 		}
 	}
-	if strings.Contains(app.logs.String(), gh.ClientSecret) {
+	if strings.Contains(app.Logs.String(), gh.ClientSecret) {
 		t.Errorf("logs contain the client secret")
 	}
 }
@@ -119,7 +120,7 @@ func TestGitHubEmail(t *testing.T) {
 				u["email"] = tt.public
 				*emails = tt.emails
 			})
-			u := app.loginAt(t, plainBrowser(t), "/auth/login")
+			u := app.LoginAt(t, apptest.Browser(t), "/auth/login")
 			if u.Email != tt.want || u.EmailVerified != tt.wantVerified {
 				t.Errorf("email = %q verified %v, want %q verified %v", u.Email, u.EmailVerified, tt.want, tt.wantVerified)
 			}
@@ -130,15 +131,15 @@ func TestGitHubEmail(t *testing.T) {
 func TestGitHubWithoutEmailScope(t *testing.T) {
 	// A user who did not grant user:email (GitHub answers 404 for the
 	// emails list) still signs in, with the public address unverified.
-	clk := &clock{}
+	clk := &apptest.Clock{}
 	gh := newFakeGitHub(t, clk.Now)
 	gh.setUser(func(u map[string]any, _ *[]map[string]any) { u["email"] = "octo@example.com" })
-	app := newProvidersApp(t, clk.Now, func(string) []auth.Provider {
+	app := apptest.NewProviders(t, clk.Now, func(string) []auth.Provider {
 		p := gh.provider()
 		p.Scopes = []string{"read:user"}
 		return []auth.Provider{p}
 	}, nil)
-	u := app.loginAt(t, plainBrowser(t), "/auth/login")
+	u := app.LoginAt(t, apptest.Browser(t), "/auth/login")
 	if u.Subject != "583231" || u.Email != "octo@example.com" || u.EmailVerified {
 		t.Errorf("GET /me = %+v, want octocat with the public address unverified", u)
 	}
@@ -148,11 +149,11 @@ func TestGitHubTokenWithoutExpiry(t *testing.T) {
 	// An OAuth app's token has no expiry: the session keeps it, with no
 	// refresh, until it is revoked.
 	app, gh, clk := newGitHubApp(t, false)
-	c := plainBrowser(t)
-	app.loginAt(t, c, "/auth/login")
-	_, before := get(t, c, app.URL+"/token")
+	c := apptest.Browser(t)
+	app.LoginAt(t, c, "/auth/login")
+	_, before := apptest.Get(t, c, app.URL+"/token")
 	clk.Advance(6 * 24 * time.Hour)
-	res, after := get(t, c, app.URL+"/token")
+	res, after := apptest.Get(t, c, app.URL+"/token")
 	if res.StatusCode != http.StatusOK || after != before {
 		t.Errorf("GET /token 6 days later: status %d, token changed %v; want 200 and the same token", res.StatusCode, after != before)
 	}
@@ -165,21 +166,21 @@ func TestGitHubAppExpiringTokens(t *testing.T) {
 	// A GitHub App's user token expires after 8 hours and comes with a
 	// refresh token, which is used like any provider's.
 	app, gh, clk := newGitHubApp(t, true)
-	c := plainBrowser(t)
-	app.loginAt(t, c, "/auth/login")
-	_, before := get(t, c, app.URL+"/token")
+	c := apptest.Browser(t)
+	app.LoginAt(t, c, "/auth/login")
+	_, before := apptest.Get(t, c, app.URL+"/token")
 	if !strings.HasPrefix(before, "ghu_") {
 		t.Fatalf("access token %q, want a GitHub App user token", before)
 	}
 	clk.Advance(8*time.Hour + time.Minute)
-	res, after := get(t, c, app.URL+"/token")
+	res, after := apptest.Get(t, c, app.URL+"/token")
 	if res.StatusCode != http.StatusOK || after == before || !strings.HasPrefix(after, "ghu_") {
 		t.Errorf("GET /token after expiry: status %d, new token %v; want 200 and a refreshed token", res.StatusCode, after != before)
 	}
 	if n := gh.grantCount("refresh_token"); n != 1 {
 		t.Errorf("refresh grants = %d, want 1", n)
 	}
-	if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "583231" || u.Provider != "github" {
+	if status, u := app.Me(t, c); status != http.StatusOK || u.Subject != "583231" || u.Provider != "github" {
 		t.Errorf("GET /me after refresh: %d %+v, want octocat", status, u)
 	}
 }
@@ -188,17 +189,17 @@ func TestGitHubTokenErrors(t *testing.T) {
 	// GitHub reports a bad code in a 200 response; the login fails as a
 	// provider error, not as a success without a token.
 	app, gh, _ := newGitHubApp(t, false)
-	c := plainBrowser(t)
-	cb := app.callbackURL(t, c, "/auth/login")
+	c := apptest.Browser(t)
+	cb := app.CallbackURL(t, c, "/auth/login")
 	q := cb.Query()
 	q.Set("code", "not-a-code")
 	cb.RawQuery = q.Encode()
-	res, _ := get(t, c, cb.String())
+	res, _ := apptest.Get(t, c, cb.String())
 	if res.StatusCode != http.StatusBadRequest {
 		t.Errorf("callback with a bad code: status = %d, want 400", res.StatusCode)
 	}
-	if !strings.Contains(app.logs.String(), "invalid_grant") {
-		t.Errorf("logs do not report bad_verification_code as invalid_grant:\n%s", app.logs)
+	if !strings.Contains(app.Logs.String(), "invalid_grant") {
+		t.Errorf("logs do not report bad_verification_code as invalid_grant:\n%s", app.Logs)
 	}
 	if n := gh.grantCount("authorization_code"); n != 0 {
 		t.Errorf("code grants = %d, want 0", n)
@@ -207,16 +208,16 @@ func TestGitHubTokenErrors(t *testing.T) {
 
 func TestGitHubLogoutRevokes(t *testing.T) {
 	app, gh, _ := newGitHubApp(t, false)
-	c := plainBrowser(t)
-	app.loginAt(t, c, "/auth/login")
-	res, _ := get(t, c, app.URL+"/auth/logout")
+	c := apptest.Browser(t)
+	app.LoginAt(t, c, "/auth/login")
+	res, _ := apptest.Get(t, c, app.URL+"/auth/logout")
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != app.URL+"/" {
 		t.Errorf("logout: %d to %q, want 303 to %s/", res.StatusCode, res.Header.Get("Location"), app.URL)
 	}
 	if n := gh.revocations(); n != 1 {
 		t.Errorf("GitHub token deletions = %d, want 1", n)
 	}
-	if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+	if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
 		t.Errorf("GET /me after logout: status = %d, want 401", status)
 	}
 }
@@ -226,13 +227,13 @@ func TestGitHubAppRefreshRejected(t *testing.T) {
 	// bad_refresh_token (in a 200 response): the session ends, as with
 	// any provider's invalid_grant, instead of retrying forever.
 	app, gh, clk := newGitHubApp(t, true)
-	c := plainBrowser(t)
-	app.loginAt(t, c, "/auth/login")
+	c := apptest.Browser(t)
+	app.LoginAt(t, c, "/auth/login")
 	gh.mu.Lock()
 	clear(gh.refresh) // revoked at GitHub
 	gh.mu.Unlock()
 	clk.Advance(8*time.Hour + time.Minute)
-	if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+	if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
 		t.Errorf("GET /me after a rejected refresh: status = %d, want 401", status)
 	}
 }

@@ -66,7 +66,7 @@ type googleQuirks struct {
 // checkIDToken checks the hd claim, which Google puts in the ID token of
 // Workspace accounts only ("Validating an ID token": check the hd claim,
 // not only the hd parameter, which the user can remove).
-func (q googleQuirks) checkIDToken(_ *provider, claims []byte) error {
+func (q googleQuirks) checkIDToken(_ *oidcKind, claims []byte) error {
 	if q.hd == "" {
 		return nil
 	}

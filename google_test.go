@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 // Google facts the preset depends on ("OpenID Connect",
@@ -25,27 +26,27 @@ import (
 // newGoogleApp serves the app with the Google preset (pointed at an
 // authtest provider) as its only provider. Users: alice (hd example.com),
 // mallory (hd evil.example) and bob (a consumer account, no hd).
-func newGoogleApp(t *testing.T, opts auth.GoogleOptions) (*testApp, *authtest.Provider) {
+func newGoogleApp(t *testing.T, opts auth.GoogleOptions) (*apptest.App, *authtest.Provider) {
 	t.Helper()
 	users := authtest.Users()
 	users[0].Extra = map[string]any{"hd": "example.com"}
 	users = append(users, authtest.User{Subject: "mallory", Email: "mallory@evil.example", EmailVerified: true, Name: "Mallory", Extra: map[string]any{"hd": "evil.example"}})
 	op := authtest.NewProvider(authtest.Config{Users: users})
 	t.Cleanup(op.Close)
-	app := newProvidersApp(t, op.Now, func(appURL string) []auth.Provider {
+	app := apptest.NewProviders(t, op.Now, func(appURL string) []auth.Provider {
 		op.AddRedirectURI(appURL + "/auth/callback")
 		op.AddPostLogoutRedirectURI(appURL + "/")
 		g := auth.Google(op.ClientID, op.ClientSecret, opts)
 		g.Issuer = op.URL
 		return []auth.Provider{g}
 	}, nil)
-	app.p = op
+	app.P = op
 	return app, op
 }
 
-func authorizeQuery(t *testing.T, app *testApp) url.Values {
+func authorizeQuery(t *testing.T, app *apptest.App) url.Values {
 	t.Helper()
-	res, _ := get(t, plainBrowser(t), app.URL+"/auth/login")
+	res, _ := apptest.Get(t, apptest.Browser(t), app.URL+"/auth/login")
 	loc, err := res.Location()
 	if err != nil {
 		t.Fatalf("GET /auth/login: status %d, no Location", res.StatusCode)
@@ -69,7 +70,7 @@ func TestGoogleOffline(t *testing.T) {
 
 func TestGoogleLogin(t *testing.T) {
 	app, op := newGoogleApp(t, auth.GoogleOptions{})
-	u := app.loginAt(t, op.Browser(t, "bob"), "/auth/login")
+	u := app.LoginAt(t, op.Browser(t, "bob"), "/auth/login")
 	if u.Provider != "google" || u.Subject != "bob" {
 		t.Errorf("GET /me = %+v, want bob from google", u)
 	}
@@ -90,7 +91,7 @@ func TestGoogleHostedDomain(t *testing.T) {
 	} {
 		t.Run(tt.sub, func(t *testing.T) {
 			c := op.Browser(t, tt.sub)
-			res, _, visited := follow(t, c, app.URL+"/auth/login?next=/me")
+			res, _, visited := apptest.Follow(t, c, app.URL+"/auth/login?next=/me")
 			if res.StatusCode != tt.want {
 				t.Errorf("login as %s: status = %d after %v, want %d", tt.sub, res.StatusCode, visited, tt.want)
 			}
@@ -100,13 +101,13 @@ func TestGoogleHostedDomain(t *testing.T) {
 	// A refreshed ID token is checked again: a user moved out of the
 	// domain loses the session at the next refresh.
 	c := op.Browser(t, "alice")
-	app.loginAt(t, c, "/auth/login")
+	app.LoginAt(t, c, "/auth/login")
 	op.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["hd"] = "evil.example" }})
 	op.Advance(time.Hour + time.Minute)
-	if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+	if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
 		t.Errorf("GET /me after a refresh outside the domain: status = %d, want 401", status)
 	}
-	if !strings.Contains(app.logs.String(), `hosted domain \"evil.example\" is not`) {
-		t.Errorf("log does not give the hosted domain as the reason:\n%s", app.logs)
+	if !strings.Contains(app.Logs.String(), `hosted domain \"evil.example\" is not`) {
+		t.Errorf("log does not give the hosted domain as the reason:\n%s", app.Logs)
 	}
 }

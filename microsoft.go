@@ -116,7 +116,7 @@ func (microsoftQuirks) issuer(configured, discovered string) (string, bool, erro
 
 // checkIDToken checks iss against the template with the token's own tid
 // (when the issuer is a template), and tid against the allowed tenants.
-func (q microsoftQuirks) checkIDToken(p *provider, claims []byte) error {
+func (q microsoftQuirks) checkIDToken(k *oidcKind, claims []byte) error {
 	var c struct {
 		Iss string `json:"iss"`
 		Tid string `json:"tid"`
@@ -124,11 +124,11 @@ func (q microsoftQuirks) checkIDToken(p *provider, claims []byte) error {
 	if err := json.Unmarshal(claims, &c); err != nil {
 		return fmt.Errorf("%w: claims: %w", ErrTokenInvalid, err)
 	}
-	if p.issSelfCheck {
+	if k.selfCheck {
 		if !isGUID(c.Tid) {
 			return fmt.Errorf("%w: no valid tid claim", ErrTokenInvalid)
 		}
-		if want := strings.Replace(p.issuer, tenantPlaceholder, c.Tid, 1); c.Iss != want {
+		if want := strings.Replace(k.issuer, tenantPlaceholder, c.Tid, 1); c.Iss != want {
 			return fmt.Errorf("%w: id token issued by %q, want %q for its tenant", ErrTokenInvalid, c.Iss, want)
 		}
 	}

@@ -8,21 +8,22 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 // newMicrosoftApp serves the app with the Microsoft preset for tenant,
 // pointed at a fake Entra (discovery) in front of authtest (tokens).
-func newMicrosoftApp(t *testing.T, tenant string, opts auth.MicrosoftOptions) (*testApp, *fakeEntra) {
+func newMicrosoftApp(t *testing.T, tenant string, opts auth.MicrosoftOptions) (*apptest.App, *fakeEntra) {
 	t.Helper()
 	op := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(op.Close)
 	entra := newFakeEntra(t, op)
-	app := newProvidersApp(t, op.Now, func(appURL string) []auth.Provider {
+	app := apptest.NewProviders(t, op.Now, func(appURL string) []auth.Provider {
 		op.AddRedirectURI(appURL + "/auth/callback")
 		op.AddPostLogoutRedirectURI(appURL + "/")
 		return []auth.Provider{entra.provider(tenant, opts)}
 	}, nil)
-	app.p = op
+	app.P = op
 	return app, entra
 }
 
@@ -48,18 +49,18 @@ func TestMicrosoftMultiTenant(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			app, entra := newMicrosoftApp(t, tt.tenant, tt.opts)
 			entra.issueAs(tt.tid, tt.issTid)
-			c := app.p.Browser(t, "alice")
-			res, body, visited := follow(t, c, app.URL+"/auth/login?next=/me")
+			c := app.P.Browser(t, "alice")
+			res, body, visited := apptest.Follow(t, c, app.URL+"/auth/login?next=/me")
 			if res.StatusCode != tt.want {
 				t.Fatalf("login: status = %d (%q) after %v, want %d", res.StatusCode, body, visited, tt.want)
 			}
 			if tt.want != http.StatusOK {
-				if !strings.Contains(app.logs.String(), tt.reason) {
-					t.Errorf("log does not give the reason %q:\n%s", tt.reason, app.logs)
+				if !strings.Contains(app.Logs.String(), tt.reason) {
+					t.Errorf("log does not give the reason %q:\n%s", tt.reason, app.Logs)
 				}
 				return
 			}
-			_, u := app.me(t, c)
+			_, u := app.Me(t, c)
 			var claims struct {
 				Iss string `json:"iss"`
 				Tid string `json:"tid"`
@@ -86,12 +87,12 @@ func TestMicrosoftSingleTenant(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			app, entra := newMicrosoftApp(t, tt.tenant, auth.MicrosoftOptions{})
 			entra.issueAs(tt.tid, "")
-			res, body, visited := follow(t, app.p.Browser(t, "alice"), app.URL+"/auth/login?next=/me")
+			res, body, visited := apptest.Follow(t, app.P.Browser(t, "alice"), app.URL+"/auth/login?next=/me")
 			if res.StatusCode != tt.want {
 				t.Errorf("login: status = %d (%q) after %v, want %d", res.StatusCode, body, visited, tt.want)
 			}
-			if tt.want != http.StatusOK && !strings.Contains(app.logs.String(), "issued by a different provider") {
-				t.Errorf("log does not say the token came from another tenant:\n%s", app.logs)
+			if tt.want != http.StatusOK && !strings.Contains(app.Logs.String(), "issued by a different provider") {
+				t.Errorf("log does not say the token came from another tenant:\n%s", app.Logs)
 			}
 		})
 	}
@@ -122,7 +123,7 @@ func TestMicrosoftDiscoveryIssuer(t *testing.T) {
 			_, err := auth.New(context.Background(), auth.Config{
 				Providers:    []auth.Provider{entra.provider("common", auth.MicrosoftOptions{})},
 				RedirectURL:  "http://127.0.0.1:1/auth/callback",
-				CookieSecret: testSecret,
+				CookieSecret: apptest.Secret,
 			})
 			if (err == nil) != tt.ok {
 				t.Errorf("New: error = %v, want ok %v", err, tt.ok)
@@ -171,8 +172,8 @@ func TestMicrosoftEmailVerified(t *testing.T) {
 					c[k] = v
 				}
 			}})
-			c := app.p.Browser(t, "alice")
-			u := app.loginAt(t, c, "/auth/login")
+			c := app.P.Browser(t, "alice")
+			u := app.LoginAt(t, c, "/auth/login")
 			if u.EmailVerified != tt.want || u.Email == "" {
 				t.Errorf("EmailVerified = %v (email %q), want %v", u.EmailVerified, u.Email, tt.want)
 			}

@@ -10,11 +10,11 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/securecookie"
 	"golang.org/x/oauth2"
-	"golang.org/x/sync/singleflight"
 )
 
 // Config configures a [Middleware]. The zero value of every optional field
@@ -101,6 +101,11 @@ type Config struct {
 	// ClockSkew is the leeway for every time check on tokens (exp, iat,
 	// nbf). Default 1 minute; negative means none.
 	ClockSkew time.Duration
+	// Now is the middleware's clock: token and session expiry, refresh
+	// and every time check. Default time.Now. Tests can share a clock with
+	// their provider, such as authtest's Provider.Now, to expire tokens
+	// without waiting.
+	Now func() time.Time
 	// TrustedAudiences lists audiences besides ClientID that an ID token
 	// may carry. By default an ID token with any other audience is rejected
 	// (OpenID Connect Core 3.1.3.7).
@@ -139,67 +144,77 @@ type Config struct {
 // signed-in user in each request's context. Create it with [New]; it does
 // not change afterwards and is safe for concurrent use.
 type Middleware struct {
-	providers []*provider
-	routes    map[string]route // per-provider login and callback paths
+	routes    map[string]http.Handler // login, callback and logout paths, per provider too
+	sessions  *sessions
+	refresher *refresher
+	flows     *flowCookies
+	providers providers
+	subjects  SubjectDeleter // the Store's, for EndSessions; nil without one
 
-	jar          cookieJar
-	codecs       []securecookie.Codec // session cookies
-	flowCodecs   []securecookie.Codec // flow cookies
-	lifetime     time.Duration
-	loginPath    string
-	callbackPath string
-	logoutPath   string
-	postLogout   string // absolute URL
-	origin       string // scheme://host of RedirectURL
+	loginPath  string
+	logoutPath string
+	postLogout string // absolute URL
+	origin     string // scheme://host of RedirectURL
 	// logoutFormAction is the CSP form-action of the logout confirmation
 	// page: this site, and the origins of the providers' end_session
 	// endpoints, where its form's answer redirects.
 	logoutFormAction string
 
-	client       *http.Client
+	client       *http.Client // Config.HTTPClient: the transport of Client too
 	log          *slog.Logger
+	now          func() time.Time
 	onLogin      func(context.Context, *Identity, *oauth2.Token) error
 	errorHandler func(http.ResponseWriter, *http.Request, error)
-	skew         time.Duration
-	audiences    map[string]bool // TrustedAudiences; each provider's client ID is trusted too
-	skipUserinfo bool
-
-	leeway  time.Duration
-	grace   time.Duration
-	store   Store
-	cache   *sessionCache
-	flights singleflight.Group
-	graced  *graceCache
-
-	backchannel backchannel // backchannel.go; path "" when not mounted
-
-	now func() time.Time
+	mounted      atomic.Bool // Handler was called: RequireLogin has something in front
 }
 
-// New checks cfg, discovers the provider and returns the middleware. ctx
+// New checks cfg, discovers the providers and returns the middleware. ctx
 // bounds only discovery. Invalid configuration fails here, never at the
 // first request.
 func New(ctx context.Context, cfg Config) (*Middleware, error) {
-	m := &Middleware{now: time.Now}
-	if err := m.configure(cfg); err != nil {
+	cfg = withDefaults(cfg)
+	if err := validate(&cfg); err != nil {
 		return nil, err
 	}
-	if err := m.setupProviders(ctx, cfg); err != nil {
-		return nil, err
-	}
-	if err := m.setupBackchannel(cfg); err != nil {
-		return nil, err
-	}
-	m.logoutFormAction = "'self'"
-	for _, p := range m.providers {
-		if u, err := url.Parse(p.endSessionURL); err == nil && u.Host != "" && !strings.Contains(m.logoutFormAction, " "+u.Scheme+"://"+u.Host) {
-			m.logoutFormAction += " " + u.Scheme + "://" + u.Host
-		}
-	}
-	return m, nil
+	return build(ctx, &cfg)
 }
 
-func (m *Middleware) configure(cfg Config) error {
+// withDefaults returns cfg with the default of every field that is unset
+// (Config's field comments say which), and its negative durations as 0
+// (off). It leaves the caller's Config unchanged.
+func withDefaults(cfg Config) Config {
+	cfg.LoginPath = orDefault(cfg.LoginPath, "/auth/login")
+	cfg.LogoutPath = orDefault(cfg.LogoutPath, "/auth/logout")
+	cfg.PostLogoutURL = orDefault(cfg.PostLogoutURL, "/")
+	cfg.CookiePath = orDefault(cfg.CookiePath, "/")
+	cfg.SessionLifetime = orDefault(cfg.SessionLifetime, 7*24*time.Hour)
+	cfg.ClockSkew = max(orDefault(cfg.ClockSkew, time.Minute), 0)
+	cfg.RefreshLeeway = max(orDefault(cfg.RefreshLeeway, 30*time.Second), 0)
+	cfg.RefreshGrace = max(orDefault(cfg.RefreshGrace, 30*time.Second), 0)
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ErrorHandler == nil {
+		cfg.ErrorHandler = defaultErrorHandler
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.CookieName == "" {
+		cfg.CookieName = "gatehouse"
+		if strings.HasPrefix(cfg.RedirectURL, "https:") && cfg.CookiePath == "/" && cfg.CookieDomain == "" {
+			cfg.CookieName = "__Host-gatehouse" // bound to this exact origin
+		}
+	}
+	return cfg
+}
+
+// validate checks the settings that need no network; the providers are
+// checked as they are built.
+func validate(cfg *Config) error {
 	ru, err := url.Parse(cfg.RedirectURL)
 	if err != nil || (ru.Scheme != "http" && ru.Scheme != "https") || ru.Host == "" {
 		return fmt.Errorf("auth: Config.RedirectURL must be an absolute http(s) URL, got %q", cfg.RedirectURL)
@@ -207,17 +222,13 @@ func (m *Middleware) configure(cfg Config) error {
 	if ru.Fragment != "" || ru.RawQuery != "" {
 		return errors.New("auth: Config.RedirectURL must not have a query or fragment")
 	}
-	secure := ru.Scheme == "https"
-	m.origin = ru.Scheme + "://" + ru.Host
-	m.callbackPath = ru.EscapedPath()
-	if m.callbackPath == "" || m.callbackPath == "/" {
+	callback := callbackPath(cfg.RedirectURL)
+	if callback == "" || callback == "/" {
 		// The callback path is the middleware's: at / it would take the
 		// application's home page.
 		return fmt.Errorf("auth: Config.RedirectURL needs a path of its own, such as /auth/callback, got %q", cfg.RedirectURL)
 	}
-
-	secrets := append([][]byte{cfg.CookieSecret}, cfg.PreviousCookieSecrets...)
-	for i, s := range secrets {
+	for i, s := range append([][]byte{cfg.CookieSecret}, cfg.PreviousCookieSecrets...) {
 		if len(s) < 32 {
 			if i == 0 {
 				return fmt.Errorf("auth: Config.CookieSecret must be at least 32 bytes, got %d", len(s))
@@ -225,90 +236,154 @@ func (m *Middleware) configure(cfg Config) error {
 			return fmt.Errorf("auth: Config.PreviousCookieSecrets[%d] must be at least 32 bytes, got %d", i-1, len(s))
 		}
 	}
-
-	m.lifetime = orDefault(cfg.SessionLifetime, 7*24*time.Hour)
-	if m.lifetime < 0 {
+	if cfg.SessionLifetime < 0 {
 		return errors.New("auth: Config.SessionLifetime must not be negative")
 	}
-	if m.codecs, err = newCodecs(secrets, m.lifetime, rawSerializer{}); err != nil {
-		return err
-	}
-	if m.flowCodecs, err = newCodecs(secrets, flowLifetime, securecookie.JSONEncoder{}); err != nil {
-		return err
-	}
-
-	m.loginPath = orDefault(cfg.LoginPath, "/auth/login")
-	m.logoutPath = orDefault(cfg.LogoutPath, "/auth/logout")
-	for name, p := range map[string]string{"LoginPath": m.loginPath, "LogoutPath": m.logoutPath} {
+	for name, p := range map[string]string{"LoginPath": cfg.LoginPath, "LogoutPath": cfg.LogoutPath} {
 		if !strings.HasPrefix(p, "/") {
 			return fmt.Errorf("auth: Config.%s must start with /, got %q", name, p)
 		}
 	}
-	if m.loginPath == m.callbackPath || m.logoutPath == m.callbackPath || m.loginPath == m.logoutPath {
+	if cfg.LoginPath == callback || cfg.LogoutPath == callback || cfg.LoginPath == cfg.LogoutPath {
 		return errors.New("auth: login, callback and logout paths must differ")
 	}
-
-	cookiePath := orDefault(cfg.CookiePath, "/")
-	name := orDefault(cfg.CookieName, "gatehouse")
-	if cfg.CookieName == "" && secure && cookiePath == "/" && cfg.CookieDomain == "" {
-		name = "__Host-" + name
+	if !validCookieName(cfg.CookieName) {
+		return fmt.Errorf("auth: Config.CookieName %q is not a valid cookie name", cfg.CookieName)
 	}
-	if !validCookieName(name) {
-		return fmt.Errorf("auth: Config.CookieName %q is not a valid cookie name", name)
-	}
-	m.jar = newCookieJar(name, cookiePath, cfg.CookieDomain, secure, commonDir(m.loginPath, m.callbackPath))
-
-	pl := orDefault(cfg.PostLogoutURL, "/")
-	plu, err := url.Parse(pl)
+	origin := ru.Scheme + "://" + ru.Host
+	plu, err := url.Parse(cfg.PostLogoutURL)
 	switch {
 	case err != nil:
 		return fmt.Errorf("auth: Config.PostLogoutURL: %w", err)
-	case plu.IsAbs() && plu.Scheme+"://"+plu.Host != m.origin:
-		return fmt.Errorf("auth: Config.PostLogoutURL must be on %s", m.origin)
-	case !plu.IsAbs() && !strings.HasPrefix(pl, "/"):
-		return fmt.Errorf("auth: Config.PostLogoutURL must be absolute or start with /, got %q", pl)
-	case !plu.IsAbs():
-		pl = m.origin + pl
+	case plu.IsAbs() && plu.Scheme+"://"+plu.Host != origin:
+		return fmt.Errorf("auth: Config.PostLogoutURL must be on %s", origin)
+	case !plu.IsAbs() && !strings.HasPrefix(cfg.PostLogoutURL, "/"):
+		return fmt.Errorf("auth: Config.PostLogoutURL must be absolute or start with /, got %q", cfg.PostLogoutURL)
 	}
-	m.postLogout = pl
-
-	m.client = cfg.HTTPClient
-	if m.client == nil {
-		m.client = &http.Client{Timeout: 10 * time.Second}
+	if p := cfg.BackchannelLogoutPath; p != "" && !strings.HasPrefix(p, "/") {
+		return fmt.Errorf("auth: Config.BackchannelLogoutPath must start with /, got %q", p)
 	}
-	m.log = cfg.Logger
-	if m.log == nil {
-		m.log = slog.Default()
-	}
-	m.onLogin = cfg.OnLogin
-	m.errorHandler = cfg.ErrorHandler
-	if m.errorHandler == nil {
-		m.errorHandler = defaultErrorHandler
-	}
-	m.skew = orDefault(cfg.ClockSkew, time.Minute)
-	if m.skew < 0 {
-		m.skew = 0
-	}
-	m.audiences = map[string]bool{}
-	for _, a := range cfg.TrustedAudiences {
-		m.audiences[a] = true
-	}
-	m.skipUserinfo = cfg.SkipUserinfo
-	m.leeway = orDefault(cfg.RefreshLeeway, 30*time.Second)
-	if m.leeway < 0 {
-		m.leeway = 0
-	}
-	m.grace = orDefault(cfg.RefreshGrace, 30*time.Second)
-	if m.grace < 0 {
-		m.grace = 0 // no grace entries at all
-	}
-	m.store = cfg.Store
-	m.cache = newSessionCache(10000, 64<<20)
-	// Sessions in a Store are not cached, so that ending one takes
-	// effect at once on every instance.
-	m.cache.off = m.store != nil
-	m.graced = newGraceCache(m.grace)
 	return nil
+}
+
+// build derives the middleware from checked settings: the providers
+// (discovered), the sessions and their backend, the refresher, and the
+// route table.
+func build(ctx context.Context, cfg *Config) (*Middleware, error) {
+	e := &env{
+		client:       cfg.HTTPClient,
+		log:          cfg.Logger,
+		now:          cfg.Now,
+		skew:         cfg.ClockSkew,
+		audiences:    map[string]bool{},
+		skipUserinfo: cfg.SkipUserinfo,
+	}
+	for _, a := range cfg.TrustedAudiences {
+		e.audiences[a] = true
+	}
+	ps, err := newProviders(ctx, cfg, e)
+	if err != nil {
+		return nil, err
+	}
+	ru, _ := url.Parse(cfg.RedirectURL)
+	origin := ru.Scheme + "://" + ru.Host
+	m := &Middleware{
+		providers:    ps,
+		loginPath:    cfg.LoginPath,
+		logoutPath:   cfg.LogoutPath,
+		postLogout:   cfg.PostLogoutURL,
+		origin:       origin,
+		client:       cfg.HTTPClient,
+		log:          cfg.Logger,
+		now:          cfg.Now,
+		onLogin:      cfg.OnLogin,
+		errorHandler: cfg.ErrorHandler,
+	}
+	if strings.HasPrefix(m.postLogout, "/") {
+		m.postLogout = origin + m.postLogout
+	}
+
+	secrets := append([][]byte{cfg.CookieSecret}, cfg.PreviousCookieSecrets...)
+	sessionCodecs, err := newCodecs(secrets, cfg.SessionLifetime, rawSerializer{})
+	if err != nil {
+		return nil, err
+	}
+	flowCodecs, err := newCodecs(secrets, flowLifetime, securecookie.JSONEncoder{})
+	if err != nil {
+		return nil, err
+	}
+	callback := callbackPath(cfg.RedirectURL)
+	jar := newCookieJar(cfg.CookieName, cfg.CookiePath, cfg.CookieDomain, ru.Scheme == "https", commonDir(cfg.LoginPath, callback))
+	var b backend = cookieBackend{}
+	if cfg.Store != nil {
+		b = newStoreBackend(cfg.Store)
+		m.subjects, _ = cfg.Store.(SubjectDeleter)
+	}
+	cache := newSessionCache(10000, 64<<20)
+	if !b.cached() {
+		cache = newSessionCache(0, 0)
+	}
+	m.sessions = &sessions{
+		jar:       jar,
+		codecs:    sessionCodecs,
+		backend:   b,
+		cache:     cache,
+		ended:     newBoundedCache[string, struct{}](10000, 1<<20),
+		lifetime:  cfg.SessionLifetime,
+		providers: ps,
+		now:       cfg.Now,
+		log:       cfg.Logger,
+	}
+	m.flows = &flowCookies{jar: &m.sessions.jar, codecs: flowCodecs, now: cfg.Now}
+	m.refresher = newRefresher(cfg.RefreshLeeway, cfg.RefreshGrace, m.sessions, ps, cfg.Now, cfg.Logger)
+
+	m.logoutFormAction = "'self'"
+	for _, p := range ps {
+		if u, err := url.Parse(p.endSessionURL); err == nil && u.Host != "" && !strings.Contains(m.logoutFormAction, " "+u.Scheme+"://"+u.Host) {
+			m.logoutFormAction += " " + u.Scheme + "://" + u.Host
+		}
+	}
+	if err := m.route(cfg, callback, e); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// route builds the route table: every path the middleware serves itself.
+func (m *Middleware) route(cfg *Config, callback string, e *env) error {
+	m.routes = map[string]http.Handler{}
+	add := func(path, what string, h http.Handler) error {
+		if _, taken := m.routes[path]; taken {
+			return fmt.Errorf("auth: %s: path %s is already taken", what, path)
+		}
+		m.routes[path] = h
+		return nil
+	}
+	var errs []error
+	errs = append(errs, add(m.logoutPath, "Config.LogoutPath", http.HandlerFunc(m.logout)))
+	if len(m.providers) == 1 {
+		p := m.providers[0]
+		errs = append(errs, add(m.loginPath, "Config.LoginPath", m.login(p)), add(callback, "Config.RedirectURL", m.callback(p)))
+	} else {
+		// LoginPath shows a button per provider; the plain callback path
+		// belongs to none, so no login can end there.
+		errs = append(errs, add(m.loginPath, "Config.LoginPath", http.HandlerFunc(m.chooser)), add(callback, "Config.RedirectURL", m.callback(nil)))
+		for i, p := range m.providers {
+			what := fmt.Sprintf("Config.Providers[%d]", i)
+			errs = append(errs, add(p.loginPath, what, m.login(p)), add(p.callbackPath, what, m.callback(p)))
+		}
+	}
+	if path := cfg.BackchannelLogoutPath; path != "" {
+		bc, err := newBackchannel(cfg.Store, m.providers, e)
+		if err != nil {
+			return err
+		}
+		if _, taken := m.routes[path]; taken {
+			return fmt.Errorf("auth: Config.BackchannelLogoutPath %s is already the path of login, callback or logout", path)
+		}
+		m.routes[path] = bc
+	}
+	return errors.Join(errs...)
 }
 
 func orDefault[T comparable](v, def T) T {
@@ -317,6 +392,16 @@ func orDefault[T comparable](v, def T) T {
 		return def
 	}
 	return v
+}
+
+// callbackPath is the path of the redirect URL, where the provider sends
+// the browser back.
+func callbackPath(redirectURL string) string {
+	u, err := url.Parse(redirectURL)
+	if err != nil {
+		return ""
+	}
+	return u.EscapedPath()
 }
 
 func validCookieName(name string) bool {
@@ -346,43 +431,24 @@ func commonDir(a, b string) string {
 // never turns a request away: use [Middleware.RequireLogin] for that. The
 // method value fits any router's Use: r.Use(m.Handler).
 //
-// For a signed-in request, next gets a ResponseWriter of the middleware's
-// (it still offers http.Flusher, http.Hijacker and Unwrap): a token that
-// [Client] refreshes during the handler sets its cookie through it, before
-// the first write. An adapter for another router must pass that writer on,
-// not the one it had before.
+// For a request with a session cookie, next gets a ResponseWriter of the
+// middleware's (it still offers http.Flusher, http.Hijacker and Unwrap): a
+// token that [Client] refreshes during the handler sets its cookie through
+// it, before the first write. An adapter for another router must pass that
+// writer on, not the one it had before.
 //
 // A request without a session cookie costs a header scan. With one, the
 // cookie is authenticated and decrypted (or found in a small cache of
 // cookies already seen), the access token is refreshed first if it is due,
 // and the user, token and an auto-refreshing client go into the context.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
+	m.mounted.Store(true)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case m.loginPath:
-			m.login(w, r, nil)
-			return
-		case m.callbackPath:
-			m.callback(w, r, nil)
-			return
-		case m.logoutPath:
-			m.logout(w, r)
-			return
-		case m.backchannel.path:
-			if m.backchannel.path != "" {
-				m.backchannelLogout(w, r)
-				return
-			}
-		}
-		if rt, ok := m.routes[r.URL.Path]; ok { // only with several providers
-			if rt.callback {
-				m.callback(w, r, rt.p)
-			} else {
-				m.login(w, r, rt.p)
-			}
+		if h, ok := m.routes[r.URL.Path]; ok {
+			h.ServeHTTP(w, r)
 			return
 		}
-		st := m.load(w, r)
+		st := m.begin(w, r)
 		if st == nil {
 			next.ServeHTTP(w, r)
 			return
@@ -393,26 +459,66 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 	})
 }
 
+// begin reads the request's session and refreshes it if it is due. It
+// returns nil for a request without a session cookie; a cookie that is
+// not a live session of ours is deleted (at commit) and the request is
+// anonymous.
+func (m *Middleware) begin(w http.ResponseWriter, r *http.Request) *reqState {
+	ss, err := m.sessions.lookup(r)
+	if err == errNoCookie {
+		return nil
+	}
+	st := &reqState{ResponseWriter: w, m: m, r: r}
+	switch {
+	case errors.Is(err, ErrStoreUnavailable):
+		m.log.ErrorContext(r.Context(), "auth: session store failed", "error", err)
+		st.unavailable = true
+		return st
+	case err != nil:
+		m.log.DebugContext(r.Context(), "auth: ignoring session cookie", "error", err)
+		st.setCookie(nil)
+		return st
+	}
+	st.ss.Store(ss)
+	if m.refresher.due(ss.sess, m.now()) {
+		_, _ = st.refresh(r.Context()) // failures are logged; the request goes on
+	}
+	return st
+}
+
 // RequireLogin lets signed-in requests through to next and turns anonymous
 // ones away: a browser navigation (Sec-Fetch-Mode: navigate, or without that
 // header a GET or HEAD that accepts text/html) is redirected to login and
 // comes back to the same path afterwards; anything else gets 401 with a
 // small JSON body and a WWW-Authenticate header. When the session [Store]
 // cannot answer, it responds 503 with Retry-After instead, and the user's
-// cookie is kept. It must run inside [Middleware.Handler]. Use it per
-// route or for a whole router.
+// cookie is kept. Use it per route or for a whole router.
+//
+// It must run inside [Middleware.Handler]: without it every request would
+// look anonymous, so a request that reaches RequireLogin without passing
+// through Handler gets 500, and an error is logged.
 func (m *Middleware) RequireLogin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if User(r.Context()) != nil {
+		st, _ := r.Context().Value(ctxKey{}).(*reqState)
+		switch {
+		case st != nil && st.m == m && st.ss.Load() != nil:
 			next.ServeHTTP(w, r)
 			return
-		}
-		if st, ok := r.Context().Value(ctxKey{}).(*reqState); ok && st.unavailable {
+		case st != nil && st.m == m && st.unavailable:
 			// The Store is down: the user may well be signed in, so
 			// neither send them to login nor clear their cookie.
 			w.Header().Set("Retry-After", "5")
 			writeJSONError(w, http.StatusServiceUnavailable, "unavailable", "sessions are temporarily unavailable")
 			return
+		case st == nil || st.m != m:
+			// No session state of ours: an anonymous request without a
+			// session cookie, unless Handler is not in front (then a
+			// session cookie would have given one).
+			if _, cookie := cookieValue(r.Header, m.sessions.jar.name); cookie || !m.mounted.Load() {
+				m.log.ErrorContext(r.Context(), "auth: RequireLogin without Handler in front: wrap the application (or the router) with Middleware.Handler", "path", r.URL.Path)
+				writeJSONError(w, http.StatusInternalServerError, "server_error", "authentication is misconfigured")
+				return
+			}
 		}
 		if isNavigation(r) {
 			target := m.loginPath + "?next=" + url.QueryEscape(r.URL.RequestURI())
@@ -446,14 +552,10 @@ func isNavigation(r *http.Request) bool {
 //
 // It returns "" for an unknown provider or one without such an endpoint.
 func (m *Middleware) UserinfoURL(provider string) string {
-	p := m.providerByName(provider)
-	switch {
-	case p == nil:
-		return ""
-	case p.userURL != "":
-		return p.userURL
+	if p := m.providers.byName(provider); p != nil {
+		return p.kind.userinfoURL()
 	}
-	return p.userinfoURL
+	return ""
 }
 
 // Identity is a signed-in user. It comes from the verified ID token (and the
@@ -486,8 +588,6 @@ type Identity struct {
 func (u *Identity) DecodeClaims(v any) error {
 	return json.Unmarshal(u.Claims, v)
 }
-
-type ctxKey struct{}
 
 // User returns the signed-in user, or nil when the request is anonymous or
 // did not pass through [Middleware.Handler].
@@ -535,136 +635,3 @@ var noSessionClient = &http.Client{Transport: roundTripFunc(func(*http.Request) 
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// Errors callers can branch on with errors.Is.
-var (
-	// ErrNoSession: the request has no signed-in user.
-	ErrNoSession = errors.New("auth: no session")
-	// ErrInvalidRequest: a login, callback or logout request is malformed.
-	ErrInvalidRequest = errors.New("auth: invalid request")
-	// ErrLoginState: the callback matches no login started in this browser
-	// (unknown or expired state, or the flow cookie is missing).
-	ErrLoginState = errors.New("auth: unknown or expired login")
-	// ErrTokenInvalid: a token from the provider failed verification.
-	ErrTokenInvalid = errors.New("auth: token failed verification")
-	// ErrLoginRefused: Config.OnLogin refused the user, or a provider's
-	// restriction did (Google's hosted domain, Microsoft's tenants).
-	ErrLoginRefused = errors.New("auth: login refused")
-	// ErrProviderUnavailable: the provider could not be reached or answered
-	// with an error or garbage.
-	ErrProviderUnavailable = errors.New("auth: provider unavailable")
-	// ErrSessionEnded: the provider rejected the refresh token (revoked,
-	// expired or reused), so the session was ended.
-	ErrSessionEnded = errors.New("auth: session ended by provider")
-)
-
-// ProviderError is an error response from the provider: the "error",
-// "error_description" and "error_uri" parameters of RFC 6749.
-type ProviderError struct {
-	Code, Description, URI string
-}
-
-// Error returns the provider's error code; the description, which the
-// provider (or whoever sent the browser back) chose, is left out.
-func (e *ProviderError) Error() string {
-	return "auth: provider returned error " + e.Code
-}
-
-// ErrorStatus returns the HTTP status that suits err: 400 for malformed
-// requests, unknown logins and the provider's complaints about the request
-// (a [ProviderError] such as invalid_grant for a used code), 401 for tokens
-// that failed verification and for ErrNoSession and ErrSessionEnded, 403
-// for refused logins and denied consent (access_denied), 502 for provider
-// failures, including a provider refusing this client (invalid_client,
-// unauthorized_client: a configuration error the user cannot fix), 503
-// when the session Store is unreachable and 500 for anything else.
-func ErrorStatus(err error) int {
-	var pe *ProviderError
-	switch {
-	case errors.As(err, &pe):
-		switch pe.Code {
-		case "access_denied":
-			return http.StatusForbidden
-		case "invalid_client", "unauthorized_client", "unsupported_grant_type", "unsupported_response_type",
-			"server_error", "temporarily_unavailable":
-			return http.StatusBadGateway
-		}
-		return http.StatusBadRequest
-	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrLoginState):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrTokenInvalid), errors.Is(err, ErrNoSession), errors.Is(err, ErrSessionEnded):
-		return http.StatusUnauthorized
-	case errors.Is(err, ErrLoginRefused):
-		return http.StatusForbidden
-	case errors.Is(err, ErrProviderUnavailable):
-		return http.StatusBadGateway
-	case errors.Is(err, ErrStoreUnavailable):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-// publicMessage is the text shown to the user for err: fixed sentences,
-// never the error's own text.
-func publicMessage(err error) string {
-	var pe *ProviderError
-	switch {
-	case errors.As(err, &pe):
-		if pe.Code == "access_denied" {
-			return "Sign-in was cancelled or denied."
-		}
-		return "The sign-in provider reported an error."
-	case errors.Is(err, ErrLoginState):
-		return "This sign-in link has expired or was already used. Please sign in again."
-	case errors.Is(err, ErrInvalidRequest):
-		return "The sign-in request was malformed."
-	case errors.Is(err, ErrTokenInvalid):
-		return "The sign-in could not be verified."
-	case errors.Is(err, ErrLoginRefused):
-		return "This account is not allowed to sign in."
-	case errors.Is(err, ErrProviderUnavailable):
-		return "The sign-in provider is unavailable. Please try again later."
-	case errors.Is(err, ErrStoreUnavailable):
-		return "Sessions are temporarily unavailable. Please try again shortly."
-	}
-	return "Sign-in failed."
-}
-
-func defaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	status := ErrorStatus(err)
-	msg := publicMessage(err)
-	if !isNavigation(r) && strings.Contains(r.Header.Get("Accept"), "json") {
-		writeJSONError(w, status, strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_"), msg)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	fmt.Fprintln(w, msg)
-}
-
-// writeJSONError writes an error in RFC 6749 §5.2's shape, with a fixed
-// description: never an error's own text.
-func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}{code, msg})
-}
-
-// fail logs err and hands it to the error handler.
-func (m *Middleware) fail(w http.ResponseWriter, r *http.Request, op string, err error) {
-	level := slog.LevelWarn
-	if ErrorStatus(err) >= 500 {
-		level = slog.LevelError
-	}
-	m.log.LogAttrs(r.Context(), level, "auth: "+op+" failed", slog.String("path", r.URL.Path), slog.Any("error", err))
-	m.errorHandler(w, r, err)
-}

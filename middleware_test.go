@@ -13,15 +13,16 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 func TestLoginFlow(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := newBrowser(t, app.p, "alice")
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.P.Browser(t, "alice")
 
 	// Login: a redirect to the provider with state, nonce and PKCE S256,
 	// and a flow cookie for this attempt.
-	res, _ := get(t, c, app.URL+"/auth/login?next=/me%3Fx%3D1")
+	res, _ := apptest.Get(t, c, app.URL+"/auth/login?next=/me%3Fx%3D1")
 	if res.StatusCode != http.StatusFound {
 		t.Fatalf("GET /auth/login: status = %d, want 302", res.StatusCode)
 	}
@@ -56,15 +57,15 @@ func TestLoginFlow(t *testing.T) {
 
 	// The provider answers with a code; the callback starts the session
 	// and returns to the path the login started from.
-	res, body := get(t, c, authz.String())
+	res, body := apptest.Get(t, c, authz.String())
 	if res.StatusCode != http.StatusFound {
 		t.Fatalf("GET authorize: status = %d (%s), want 302", res.StatusCode, body)
 	}
-	res, body = get(t, c, res.Header.Get("Location"))
+	res, body = apptest.Get(t, c, res.Header.Get("Location"))
 	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/me?x=1" {
 		t.Fatalf("GET callback: status %d Location %q (%s), want 302 to /me?x=1", res.StatusCode, res.Header.Get("Location"), body)
 	}
-	sc := setCookies(res)
+	sc := apptest.SetCookies(res)
 	s := sc["gatehouse"]
 	if s == nil {
 		t.Fatalf("callback: no session cookie in %v", res.Header["Set-Cookie"])
@@ -75,11 +76,11 @@ func TestLoginFlow(t *testing.T) {
 	if d := sc[flow.Name]; d == nil || d.MaxAge >= 0 {
 		t.Errorf("callback: flow cookie not deleted (Set-Cookie %v)", res.Header["Set-Cookie"])
 	}
-	if got := app.p.Grants("authorization_code"); got != 1 {
+	if got := app.P.Grants("authorization_code"); got != 1 {
 		t.Errorf("provider authorization_code grants = %d, want 1", got)
 	}
 
-	status, u := app.me(t, c)
+	status, u := app.Me(t, c)
 	if status != http.StatusOK {
 		t.Fatalf("GET /me after login: status = %d, want 200", status)
 	}
@@ -90,16 +91,16 @@ func TestLoginFlow(t *testing.T) {
 		Groups []string `json:"groups"`
 		Iss    string   `json:"iss"`
 	}
-	if err := u.DecodeClaims(&claims); err != nil || claims.Iss != app.p.URL {
-		t.Errorf("claims iss = %q (err %v), want %q", claims.Iss, err, app.p.URL)
+	if err := u.DecodeClaims(&claims); err != nil || claims.Iss != app.P.URL {
+		t.Errorf("claims iss = %q (err %v), want %q", claims.Iss, err, app.P.URL)
 	}
-	if _, body := get(t, c, app.URL+"/"); body != "hello Alice Example" {
+	if _, body := apptest.Get(t, c, app.URL+"/"); body != "hello Alice Example" {
 		t.Errorf("GET / = %q, want %q", body, "hello Alice Example")
 	}
 }
 
 func TestRequireLoginAnonymous(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
+	app := apptest.New(t, authtest.Config{}, nil)
 	for _, tt := range []struct {
 		name   string
 		method string
@@ -118,7 +119,7 @@ func TestRequireLoginAnonymous(t *testing.T) {
 			for i := 0; i < len(tt.header); i += 2 {
 				req.Header.Set(tt.header[i], tt.header[i+1])
 			}
-			res, err := newBrowser(t, app.p, "").Do(req)
+			res, err := app.P.Browser(t, "").Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,8 +142,8 @@ func TestRequireLoginAnonymous(t *testing.T) {
 }
 
 func TestAnonymousRequestPassesThrough(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	res, body := get(t, http.DefaultClient, app.URL+"/")
+	app := apptest.New(t, authtest.Config{}, nil)
+	res, body := apptest.Get(t, http.DefaultClient, app.URL+"/")
 	if res.StatusCode != http.StatusOK || body != "anonymous" {
 		t.Errorf("GET / without cookie: %d %q, want 200 anonymous", res.StatusCode, body)
 	}
@@ -152,12 +153,12 @@ func TestAnonymousRequestPassesThrough(t *testing.T) {
 }
 
 func TestTwoTabsLogInAtOnce(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := newBrowser(t, app.p, "alice")
-	first := app.startLogin(t, c, "/first")
-	second := app.startLogin(t, c, "/second")
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.P.Browser(t, "alice")
+	first := app.StartLogin(t, c, "/first")
+	second := app.StartLogin(t, c, "/second")
 	for _, tt := range []struct{ callback, want string }{{second, "/second"}, {first, "/first"}} {
-		res, body := get(t, c, tt.callback)
+		res, body := apptest.Get(t, c, tt.callback)
 		if res.StatusCode != http.StatusFound || res.Header.Get("Location") != tt.want {
 			t.Errorf("callback: %d to %q (%s), want 302 to %q", res.StatusCode, res.Header.Get("Location"), body, tt.want)
 		}
@@ -165,11 +166,11 @@ func TestTwoTabsLogInAtOnce(t *testing.T) {
 }
 
 func TestFlowCookiesAreCapped(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := newBrowser(t, app.p, "alice")
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.P.Browser(t, "alice")
 	u, _ := url.Parse(app.URL + "/auth/callback")
 	for i := 0; i < 12; i++ {
-		res, _ := get(t, c, app.URL+"/auth/login")
+		res, _ := apptest.Get(t, c, app.URL+"/auth/login")
 		if res.StatusCode != http.StatusFound {
 			t.Fatalf("login %d: status %d", i, res.StatusCode)
 		}
@@ -184,49 +185,49 @@ func TestFlowCookiesAreCapped(t *testing.T) {
 		}
 	}
 	// The newest login still completes.
-	res, body := get(t, c, app.startLogin(t, c, "/latest"))
+	res, body := apptest.Get(t, c, app.StartLogin(t, c, "/latest"))
 	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/latest" {
 		t.Errorf("newest login: %d to %q (%s), want 302 to /latest", res.StatusCode, res.Header.Get("Location"), body)
 	}
 }
 
 func TestLogout(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := app.login(t, "alice")
-	stolen := app.cloneBrowser(t, c)
-	res, _ := get(t, c, app.URL+"/auth/logout")
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.Login(t, "alice")
+	stolen := app.Clone(t, c)
+	res, _ := apptest.Get(t, c, app.URL+"/auth/logout")
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("GET /auth/logout: status = %d, want 303", res.StatusCode)
 	}
-	if s := setCookies(res)["gatehouse"]; s == nil || s.MaxAge >= 0 {
+	if s := apptest.SetCookies(res)["gatehouse"]; s == nil || s.MaxAge >= 0 {
 		t.Errorf("logout: session cookie not deleted: %v", res.Header["Set-Cookie"])
 	}
 	loc, _ := url.Parse(res.Header.Get("Location"))
-	if !strings.HasPrefix(loc.String(), app.p.URL) || loc.Query().Get("id_token_hint") == "" ||
-		loc.Query().Get("post_logout_redirect_uri") != app.URL+"/" || loc.Query().Get("client_id") != app.p.ClientID {
+	if !strings.HasPrefix(loc.String(), app.P.URL) || loc.Query().Get("id_token_hint") == "" ||
+		loc.Query().Get("post_logout_redirect_uri") != app.URL+"/" || loc.Query().Get("client_id") != app.P.ClientID {
 		t.Errorf("logout Location = %s, want the provider's end_session_endpoint with id_token_hint, client_id, post_logout_redirect_uri", loc)
 	}
-	if got := app.p.Revocations(); got != 1 {
+	if got := app.P.Revocations(); got != 1 {
 		t.Errorf("provider revocations = %d, want 1", got)
 	}
-	res, _, visited := follow(t, c, loc.String())
+	res, _, visited := apptest.Follow(t, c, loc.String())
 	if res.StatusCode != http.StatusOK || visited[len(visited)-1] != app.URL+"/" {
 		t.Errorf("after end_session: %d at %v, want 200 at %s/", res.StatusCode, visited, app.URL)
 	}
-	if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+	if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
 		t.Errorf("GET /me after logout: status = %d, want 401", status)
 	}
 	// The refresh token was revoked at the provider: even a copy of the
 	// cookie taken before logout cannot refresh any more.
-	app.p.Advance(2 * time.Hour)
-	if status, _ := app.me(t, stolen); status != http.StatusUnauthorized {
+	app.P.Advance(2 * time.Hour)
+	if status, _ := app.Me(t, stolen); status != http.StatusUnauthorized {
 		t.Errorf("GET /me with the pre-logout cookie after token expiry: status = %d, want 401", status)
 	}
 }
 
 func TestLogoutWithoutSession(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, func(c *auth.Config) { c.PostLogoutURL = "/bye" })
-	res, _ := get(t, newBrowser(t, app.p, ""), app.URL+"/auth/logout")
+	app := apptest.New(t, authtest.Config{}, func(c *auth.Config) { c.PostLogoutURL = "/bye" })
+	res, _ := apptest.Get(t, app.P.Browser(t, ""), app.URL+"/auth/logout")
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != app.URL+"/bye" {
 		t.Errorf("logout without session: %d to %q, want 303 to %s/bye", res.StatusCode, res.Header.Get("Location"), app.URL)
 	}
@@ -235,7 +236,7 @@ func TestLogoutWithoutSession(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	p := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(p.Close)
-	good := auth.Config{Issuer: p.URL, ClientID: "c", RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: testSecret}
+	good := auth.Config{Issuer: p.URL, ClientID: "c", RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: apptest.Secret}
 	for _, tt := range []struct {
 		name string
 		edit func(*auth.Config)
@@ -274,17 +275,17 @@ func TestSecureCookiesOnHTTPS(t *testing.T) {
 	t.Cleanup(app.Close)
 	p.AddRedirectURI(app.URL + "/auth/callback")
 	m, err := auth.New(context.Background(), auth.Config{Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
-		RedirectURL: app.URL + "/auth/callback", CookieSecret: testSecret})
+		RedirectURL: app.URL + "/auth/callback", CookieSecret: apptest.Secret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	app.Config.Handler = m.Handler(appRoutes(m))
+	app.Config.Handler = m.Handler(apptest.Routes(m))
 
 	// A browser that enforces the cookie prefix rules, as browsers do.
 	c := p.Browser(t, "alice")
 	c.Transport = app.Client().Transport
 	c.Jar = &prefixJar{CookieJar: c.Jar, t: t}
-	res, _ := get(t, c, app.URL+"/auth/login?next=/me")
+	res, _ := apptest.Get(t, c, app.URL+"/auth/login?next=/me")
 	// Flow cookies are __Host- too: a sibling subdomain cannot plant one
 	// (with Domain=parent) to log the victim into the attacker's account.
 	for _, ck := range res.Cookies() {
@@ -292,19 +293,19 @@ func TestSecureCookiesOnHTTPS(t *testing.T) {
 			t.Errorf("flow cookie over https = %+v, want __Host-gatehouse_flow_*, Secure, HttpOnly, Path=/, no Domain", ck)
 		}
 	}
-	res, body := get(t, c, res.Header.Get("Location"))
+	res, body := apptest.Get(t, c, res.Header.Get("Location"))
 	if res.StatusCode != http.StatusFound {
 		t.Fatalf("authorize: %d %s", res.StatusCode, body)
 	}
-	res, body = get(t, c, res.Header.Get("Location"))
+	res, body = apptest.Get(t, c, res.Header.Get("Location"))
 	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/me" {
 		t.Fatalf("callback over https: %d %q (%s), want 302 to /me", res.StatusCode, res.Header.Get("Location"), body)
 	}
-	s := setCookies(res)["__Host-gatehouse"]
+	s := apptest.SetCookies(res)["__Host-gatehouse"]
 	if s == nil || !s.Secure || s.Path != "/" || s.Domain != "" || !s.HttpOnly {
 		t.Errorf("session cookie over https = %+v, want __Host-gatehouse, Secure, Path=/, no Domain, HttpOnly", s)
 	}
-	if res, body := get(t, c, app.URL+"/me", "Accept", "application/json"); res.StatusCode != http.StatusOK || !strings.Contains(body, `"alice"`) {
+	if res, body := apptest.Get(t, c, app.URL+"/me", "Accept", "application/json"); res.StatusCode != http.StatusOK || !strings.Contains(body, `"alice"`) {
 		t.Errorf("GET /me over https: %d %s, want alice", res.StatusCode, body)
 	}
 }
@@ -353,12 +354,12 @@ func TestErrorStatus(t *testing.T) {
 }
 
 func TestRequestContextDerives(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := app.login(t, "alice")
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.Login(t, "alice")
 	type key struct{}
 	var got string
 	var done bool
-	app.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	app.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithCancel(context.WithValue(r.Context(), key{}, "v"))
 		cancel()
 		<-ctx.Done()
@@ -367,18 +368,18 @@ func TestRequestContextDerives(t *testing.T) {
 			got = u.Subject
 		}
 	}))
-	get(t, c, app.URL+"/x")
+	apptest.Get(t, c, app.URL+"/x")
 	if got != "alice" || !done {
 		t.Errorf("derived context: user %q, cancelled %v; want alice, true", got, done)
 	}
 }
 
 func TestUserinfoURL(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	if got, want := app.m.UserinfoURL(""), app.p.URL+"/userinfo"; got != want {
+	app := apptest.New(t, authtest.Config{}, nil)
+	if got, want := app.M.UserinfoURL(""), app.P.URL+"/userinfo"; got != want {
 		t.Errorf("UserinfoURL(\"\") = %q, want %q", got, want)
 	}
-	if got := app.m.UserinfoURL("nope"); got != "" {
+	if got := app.M.UserinfoURL("nope"); got != "" {
 		t.Errorf("UserinfoURL(unknown) = %q, want \"\"", got)
 	}
 }
@@ -386,13 +387,13 @@ func TestUserinfoURL(t *testing.T) {
 // TestLogoutFromAnotherSite: a cross-site link to logout does not sign the
 // user out; it shows a confirmation whose same-site POST does.
 func TestLogoutFromAnotherSite(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := app.login(t, "alice")
-	res, body := get(t, c, app.URL+"/auth/logout", "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate")
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.Login(t, "alice")
+	res, body := apptest.Get(t, c, app.URL+"/auth/logout", "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate")
 	if res.StatusCode != http.StatusOK || !strings.Contains(body, `method="post"`) || len(res.Header["Set-Cookie"]) != 0 {
 		t.Errorf("cross-site GET /auth/logout: %d, Set-Cookie %v, body %q; want 200 with a POST form and no cookie change", res.StatusCode, res.Header["Set-Cookie"], body)
 	}
-	if status, _ := app.me(t, c); status != http.StatusOK {
+	if status, _ := app.Me(t, c); status != http.StatusOK {
 		t.Errorf("GET /me after a cross-site logout link: status %d, want 200 (still signed in)", status)
 	}
 	req, _ := http.NewRequest("POST", app.URL+"/auth/logout", nil)
@@ -405,7 +406,7 @@ func TestLogoutFromAnotherSite(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther {
 		t.Errorf("POST /auth/logout: status %d, want 303", res.StatusCode)
 	}
-	if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+	if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
 		t.Errorf("GET /me after logout: status %d, want 401", status)
 	}
 }
@@ -414,8 +415,8 @@ func TestLogoutFromAnotherSite(t *testing.T) {
 // address (Sec-Fetch-Site: none) log out directly, whatever the method;
 // any other request gets the confirmation page and changes no cookie.
 func TestLogoutCSRF(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := app.login(t, "alice")
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.Login(t, "alice")
 	for _, tt := range []struct {
 		method string
 		header []string
@@ -439,12 +440,12 @@ func TestLogoutCSRF(t *testing.T) {
 			t.Errorf("%s /auth/logout with %s: %s: %d, Set-Cookie %v; want 200, the confirmation form and no cookie change",
 				tt.method, tt.header[0], tt.header[1], res.StatusCode, res.Header["Set-Cookie"])
 		}
-		if status, _ := app.me(t, c); status != http.StatusOK {
+		if status, _ := app.Me(t, c); status != http.StatusOK {
 			t.Fatalf("GET /me after %s /auth/logout with %s: %s: status %d, want 200 (still signed in)", tt.method, tt.header[0], tt.header[1], status)
 		}
 	}
-	if app.p.Revocations() != 0 {
-		t.Errorf("revocations = %d, want 0", app.p.Revocations())
+	if app.P.Revocations() != 0 {
+		t.Errorf("revocations = %d, want 0", app.P.Revocations())
 	}
 }
 
@@ -452,7 +453,7 @@ func TestLogoutCSRF(t *testing.T) {
 // session cookie must not delete one: a cross-site POST carries no Lax
 // cookie, and deletion headers on its answer would still sign the user out.
 func TestLogoutWithoutCookieChangesNoCookie(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
+	app := apptest.New(t, authtest.Config{}, nil)
 	for _, method := range []string{"GET", "POST"} {
 		req, _ := http.NewRequest(method, app.URL+"/auth/logout", nil)
 		res, err := http.DefaultClient.Do(req)
@@ -470,32 +471,32 @@ func TestLogoutWithoutCookieChangesNoCookie(t *testing.T) {
 // debug logging on, then looks for every secret value the test saw in the
 // log: codes, tokens, cookie values, the client and cookie secrets.
 func TestLogsHoldNoSecrets(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
+	app := apptest.New(t, authtest.Config{}, nil)
 	var secrets []string
-	app.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	app.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tok := auth.Token(r.Context()); tok != nil {
 			secrets = append(secrets, tok.AccessToken, tok.RefreshToken, tok.Extra("id_token").(string))
 		}
 	}))
-	c := newBrowser(t, app.p, "alice")
-	callback := app.startLogin(t, c, "/x")
+	c := app.P.Browser(t, "alice")
+	callback := app.StartLogin(t, c, "/x")
 	u, _ := url.Parse(callback)
 	secrets = append(secrets, u.Query().Get("code"), u.Query().Get("state"))
-	get(t, c, callback)
-	get(t, c, app.URL+"/x")
-	app.p.Advance(2 * time.Hour) // refresh
-	get(t, c, app.URL+"/x")
-	app.p.FailNext(authtest.Fault{TokenStatus: 500})
-	app.p.Advance(2 * time.Hour) // failed refresh
-	get(t, c, app.URL+"/x")
-	get(t, c, callback) // replay
-	for _, ck := range app.sessionCookies(c) {
+	apptest.Get(t, c, callback)
+	apptest.Get(t, c, app.URL+"/x")
+	app.P.Advance(2 * time.Hour) // refresh
+	apptest.Get(t, c, app.URL+"/x")
+	app.P.FailNext(authtest.Fault{TokenStatus: 500})
+	app.P.Advance(2 * time.Hour) // failed refresh
+	apptest.Get(t, c, app.URL+"/x")
+	apptest.Get(t, c, callback) // replay
+	for _, ck := range app.SessionCookies(c) {
 		secrets = append(secrets, ck.Value)
 	}
-	get(t, c, app.URL+"/auth/logout")
-	secrets = append(secrets, app.p.ClientSecret, string(testSecret))
+	apptest.Get(t, c, app.URL+"/auth/logout")
+	secrets = append(secrets, app.P.ClientSecret, string(apptest.Secret))
 
-	logs := app.logs.String()
+	logs := app.Logs.String()
 	if !strings.Contains(logs, "token refreshed") || !strings.Contains(logs, "refresh failed") || !strings.Contains(logs, "signed out") {
 		t.Fatalf("the log lacks the records this test expects:\n%s", logs)
 	}

@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 
 	"golang.org/x/oauth2"
 )
 
-// This file signs users in with plain OAuth 2.0 providers, which have no ID
+// This file is the plain OAuth 2.0 kind of provider, which has no ID
 // token: after the code exchange, the user comes from the provider's user
 // API (Provider.UserURL), mapped to claims by Provider.MapUser. The claims
 // are stored in the session as the claims of an ID token would be.
@@ -24,21 +25,49 @@ const userAgent = "gatehouse-auth (+https://github.com/gatehouse/auth)"
 // maxUserResponse bounds what we read from a user API.
 const maxUserResponse = 1 << 20
 
+// plainKind is a plain OAuth 2.0 provider's side of the kind interface.
+type plainKind struct {
+	userURL string
+	mapUser func(json.RawMessage) (map[string]any, error)
+}
+
+func (k *plainKind) userinfoURL() string { return k.userURL }
+
+// authOptions adds nothing: without an ID token there is nothing to carry
+// a nonce back.
+func (*plainKind) authOptions(*flowState) []oauth2.AuthCodeOption { return nil }
+
+// checkIssuerParam: plain OAuth 2.0 providers have no issuer to compare.
+func (*plainKind) checkIssuerParam(url.Values) error { return nil }
+
+// identify reads the user from the user API (through the preset's quirks).
+func (*plainKind) identify(ctx context.Context, p *provider, tok *oauth2.Token, _ string) (string, []byte, error) {
+	claims, err := p.quirks.user(ctx, p, tok)
+	return "", claims, err
+}
+
+// reidentify keeps the identity as it is: any id_token a plain OAuth 2.0
+// provider might send is not OpenID Connect's.
+func (*plainKind) reidentify(context.Context, *provider, *oauth2.Token, *sessionState, *session) error {
+	return nil
+}
+
 // fetchUser GETs the provider's user API with the access token and maps its
 // JSON object to claims.
-func fetchUser(ctx context.Context, c *http.Client, p *provider, tok *oauth2.Token) ([]byte, error) {
+func fetchUser(ctx context.Context, p *provider, tok *oauth2.Token) ([]byte, error) {
+	k := p.kind.(*plainKind)
 	var raw json.RawMessage
-	if err := getJSON(ctx, c, p.userURL, tok, nil, &raw); err != nil {
+	if err := getJSON(ctx, p.client, k.userURL, tok, nil, &raw); err != nil {
 		return nil, fmt.Errorf("auth: user API: %w", err)
 	}
-	if p.mapUser == nil {
+	if k.mapUser == nil {
 		claims, err := defaultMapUser(raw)
 		if err != nil {
 			return nil, fmt.Errorf("auth: user API: %w: %w", ErrProviderUnavailable, err)
 		}
 		return marshalClaims(claims)
 	}
-	claims, err := p.mapUser(raw)
+	claims, err := k.mapUser(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: MapUser: %w", ErrLoginRefused, err)
 	}
@@ -93,15 +122,6 @@ func getJSON(ctx context.Context, c *http.Client, rawURL string, tok *oauth2.Tok
 	}
 	return nil
 }
-
-// statusError is an API's answer with an unexpected status.
-type statusError struct{ status int }
-
-func (e *statusError) Error() string {
-	return fmt.Sprintf("auth: provider answered %d %s", e.status, http.StatusText(e.status))
-}
-
-func (e *statusError) Unwrap() error { return ErrProviderUnavailable }
 
 // defaultMapUser keeps the standard claims of a user API's answer, taking
 // "id" as the subject when there is no "sub".

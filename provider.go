@@ -3,18 +3,26 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
+
+// This file is about providers in general: the Provider settings, the
+// provider a Provider becomes in New, the kind that tells how a login's
+// answer identifies the user (OpenID Connect in oidc.go, plain OAuth 2.0
+// in oauth2.go), the quirks presets implement (google.go, microsoft.go,
+// github.go), and the grants and calls every provider makes: code
+// exchange, refresh, revocation and the end-session URL.
 
 // Provider describes one sign-in provider for [Config.Providers]: an OpenID
 // Connect provider found by its Issuer, or a plain OAuth 2.0 provider with
@@ -83,8 +91,8 @@ type Provider struct {
 
 // quirks is how one provider departs from the standard flow. Each preset
 // implements it in its own file (embedding standard for what it does not
-// change); the flow calls it at these points and knows nothing else about
-// any particular provider.
+// change); the rest of the package calls it at these points and knows
+// nothing else about any particular provider.
 type quirks interface {
 	// issuer is called in New with the configured issuer and the one its
 	// discovery document names. It returns the issuer ID tokens must
@@ -93,13 +101,13 @@ type quirks interface {
 	issuer(configured, discovered string) (iss string, selfCheck bool, err error)
 	// checkIDToken runs on every ID token, at login and at refresh, after
 	// its signature and standard claims are verified.
-	checkIDToken(p *provider, claims []byte) error
+	checkIDToken(k *oidcKind, claims []byte) error
 	// user returns a plain OAuth 2.0 provider's user as a JSON object of
 	// claims with a non-empty "sub".
-	user(ctx context.Context, m *Middleware, p *provider, tok *oauth2.Token) ([]byte, error)
+	user(ctx context.Context, p *provider, tok *oauth2.Token) ([]byte, error)
 	// revoke revokes the session's tokens at logout, best effort, within
 	// ctx's short deadline (standard: RFC 7009).
-	revoke(ctx context.Context, m *Middleware, p *provider, s *session) error
+	revoke(ctx context.Context, p *provider, s *session) error
 	// errorCode maps the provider's token endpoint error code to the one
 	// RFC 6749 defines for the same condition.
 	errorCode(code string) string
@@ -119,36 +127,96 @@ func (standard) issuer(configured, discovered string) (string, bool, error) {
 	return configured, false, nil
 }
 
-func (standard) checkIDToken(*provider, []byte) error { return nil }
+func (standard) checkIDToken(*oidcKind, []byte) error { return nil }
 
-func (standard) user(ctx context.Context, m *Middleware, p *provider, tok *oauth2.Token) ([]byte, error) {
-	return fetchUser(ctx, m.client, p, tok)
+func (standard) user(ctx context.Context, p *provider, tok *oauth2.Token) ([]byte, error) {
+	return fetchUser(ctx, p, tok)
 }
 
 func (standard) errorCode(code string) string { return code }
 
 func (standard) identity(*Identity) {}
 
+// revoke revokes the session's refresh token (or, without one, its access
+// token) at the provider's RFC 7009 revocation endpoint, if it has one.
+func (standard) revoke(ctx context.Context, p *provider, s *session) error {
+	tok, hint := s.refresh, "refresh_token"
+	if tok == "" {
+		tok, hint = s.access, "access_token"
+	}
+	if p.revocationURL == "" || tok == "" {
+		return nil
+	}
+	form := url.Values{"token": {tok}, "token_type_hint": {hint}}
+	if p.oauth.Endpoint.AuthStyle != oauth2.AuthStyleInHeader {
+		form.Set("client_id", p.clientID)
+		if p.oauth.ClientSecret != "" {
+			form.Set("client_secret", p.oauth.ClientSecret)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.revocationURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if p.oauth.Endpoint.AuthStyle == oauth2.AuthStyleInHeader {
+		req.SetBasicAuth(url.QueryEscape(p.clientID), url.QueryEscape(p.oauth.ClientSecret))
+	}
+	res, err := p.client.Do(req)
+	if err != nil {
+		return err
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return &statusError{status: res.StatusCode}
+	}
+	return nil
+}
+
+// kind is what sets OpenID Connect providers and plain OAuth 2.0 ones
+// apart: how a login's answer tells who signed in. oidcKind (oidc.go)
+// verifies an ID token; plainKind (oauth2.go) asks the user API.
+type kind interface {
+	// authOptions adds to a login what the kind needs to check its
+	// answer: the nonce of OpenID Connect, which it stores in f.
+	authOptions(f *flowState) []oauth2.AuthCodeOption
+	// checkIssuerParam checks the authorization response's iss parameter
+	// (RFC 9207).
+	checkIssuerParam(q url.Values) error
+	// identify returns who signed in, from a login's token response: the
+	// raw ID token ("" without one) and the claims the session keeps
+	// beside it.
+	identify(ctx context.Context, p *provider, tok *oauth2.Token, nonce string) (idToken string, claims []byte, err error)
+	// reidentify checks a refresh response against the session it
+	// refreshes and puts what it adds (a new ID token) in s.
+	reidentify(ctx context.Context, p *provider, tok *oauth2.Token, old *sessionState, s *session) error
+	// userinfoURL is where the provider answers questions about the user.
+	userinfoURL() string
+}
+
+// env is what every provider shares, from Config.
+type env struct {
+	client       *http.Client
+	log          *slog.Logger
+	now          func() time.Time
+	skew         time.Duration
+	audiences    map[string]bool // TrustedAudiences; each provider's client ID is trusted too
+	skipUserinfo bool
+}
+
 // provider is one configured provider, ready for use: its endpoints, what
 // we learned from its discovery document, and its paths.
 type provider struct {
+	*env
 	name          string
 	label         string
-	issuer        string // "" for plain OAuth 2.0
 	clientID      string
 	oauth         oauth2.Config
 	authParams    []oauth2.AuthCodeOption
-	remote        *oidc.Provider // nil for plain OAuth 2.0
-	oidcConfig    oidc.Config    // go-oidc's claim checks for ID and logout tokens
-	userinfoURL   string
-	userURL       string  // plain OAuth 2.0 user API
-	keys          *keySet // nil for plain OAuth 2.0
-	mapUser       func(json.RawMessage) (map[string]any, error)
+	kind          kind
+	quirks        quirks
 	endSessionURL string
 	revocationURL string
-	issParam      bool // RFC 9207: the provider sends iss with the authorization response
-	issSelfCheck  bool // quirks.checkIDToken checks iss; issuer is a template
-	quirks        quirks
 
 	loginPath    string // LoginPath/name, or LoginPath for a single provider
 	callbackPath string
@@ -160,85 +228,74 @@ type provider struct {
 	binding string
 }
 
-// setBinding computes p.binding once its issuer is known.
-func (p *provider) setBinding() {
-	id := p.issuer
-	if id == "" {
-		id = p.oauth.Endpoint.AuthURL // plain OAuth 2.0: no issuer
-	}
-	h := sha256.Sum256([]byte("gatehouse/auth session binding\x00" + id + "\x00" + p.clientID))
-	p.binding = string(h[:8])
-}
+// providers are the configured providers, in Config order.
+type providers []*provider
 
-// route is a per-provider path: LoginPath/name or the callback path/name.
-type route struct {
-	p        *provider
-	callback bool
+// byName returns the provider of that name, or nil. A linear scan: there
+// are a few providers at most.
+func (ps providers) byName(name string) *provider {
+	for _, p := range ps {
+		if p.name == name {
+			return p
+		}
+	}
+	return nil
 }
 
 // maxProviderName bounds a provider's name, which goes into paths and into
 // every session cookie.
 const maxProviderName = 32
 
-// setupProviders checks the providers in cfg, then discovers the OpenID
-// Connect ones. Without Config.Providers, the single provider comes from
-// Config.Issuer and its neighbours, named "" so that sessions written
+// newProviders checks the providers of cfg (where names them in errors, as
+// a user writes them), discovers the OpenID Connect ones, and returns them
+// with their paths. Without Config.Providers, the single provider comes
+// from Config.Issuer and its neighbours, named "" so that sessions written
 // before Providers existed stay valid.
-func (m *Middleware) setupProviders(ctx context.Context, cfg Config) error {
-	list, where := cfg.Providers, "Config.Providers[%d]"
+func newProviders(ctx context.Context, cfg *Config, e *env) (providers, error) {
+	list, where := cfg.Providers, "Providers[%d]"
 	if len(list) == 0 {
 		if cfg.Issuer == "" {
-			return errors.New("auth: Config.Issuer is required (or Config.Providers)")
+			return nil, errors.New("auth: Config.Issuer is required (or Config.Providers)")
 		}
 		list = []Provider{{Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: cfg.Scopes, AuthParams: cfg.AuthParams}}
 		where = "Config"
 	} else if cfg.Issuer != "" || cfg.ClientID != "" || cfg.ClientSecret != "" || len(cfg.Scopes) > 0 || len(cfg.AuthParams) > 0 {
-		return errors.New("auth: with Config.Providers, set Issuer, ClientID, ClientSecret, Scopes and AuthParams in each Provider, not in Config")
+		return nil, errors.New("auth: with Config.Providers, set Issuer, ClientID, ClientSecret, Scopes and AuthParams in each Provider, not in Config")
 	}
-
 	single := len(list) == 1
-	paths := map[string]bool{m.loginPath: true, m.callbackPath: true, m.logoutPath: true}
+	var ps providers
 	for i, pc := range list {
 		w := where
 		if w != "Config" {
-			w = fmt.Sprintf(where, i)
+			w = "Config." + fmt.Sprintf(where, i)
 		}
-		p, err := m.newProvider(pc, w, cfg.RedirectURL, single)
+		p, err := newProvider(pc, w, cfg, single, e)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if m.providerByName(p.name) != nil {
-			return fmt.Errorf("auth: %s: another provider is named %q", w, p.name)
+		if ps.byName(p.name) != nil {
+			return nil, fmt.Errorf("auth: %s: another provider is named %q", w, p.name)
 		}
-		if !single {
-			for _, path := range []string{p.loginPath, p.callbackPath} {
-				if paths[path] {
-					return fmt.Errorf("auth: %s: path %s is already taken", w, path)
-				}
-				paths[path] = true
-			}
-			if m.routes == nil {
-				m.routes = map[string]route{}
-			}
-			m.routes[p.loginPath] = route{p: p}
-			m.routes[p.callbackPath] = route{p: p, callback: true}
-		}
-		m.providers = append(m.providers, p)
+		ps = append(ps, p)
 	}
-	for i, p := range m.providers {
+	for i, p := range ps {
 		if list[i].Issuer != "" {
-			if err := m.discover(ctx, p, list[i].Issuer); err != nil {
-				return err
+			k, err := discover(ctx, p, list[i].Issuer)
+			if err != nil {
+				return nil, err
 			}
+			p.kind = k
+		} else {
+			p.kind = &plainKind{userURL: list[i].UserURL, mapUser: list[i].MapUser}
 		}
-		p.setBinding()
+		p.setBinding(list[i])
 	}
-	return nil
+	return ps, nil
 }
 
 // newProvider checks one provider's settings (w names them in errors) and
 // returns it, not yet discovered.
-func (m *Middleware) newProvider(pc Provider, w, redirectURL string, single bool) (*provider, error) {
+func newProvider(pc Provider, w string, cfg *Config, single bool, e *env) (*provider, error) {
 	switch {
 	case pc.Name == "" && !single:
 		return nil, fmt.Errorf("auth: %s.Name is required with several providers", w)
@@ -270,37 +327,31 @@ func (m *Middleware) newProvider(pc Provider, w, redirectURL string, single bool
 		}
 	}
 	p := &provider{
+		env:           e,
 		name:          pc.Name,
 		label:         orDefault(pc.DisplayName, pc.Name),
 		clientID:      pc.ClientID,
-		userURL:       pc.UserURL,
-		mapUser:       pc.MapUser,
 		revocationURL: pc.RevocationURL,
 		quirks:        pc.quirks,
-		loginPath:     m.loginPath,
-		callbackPath:  m.callbackPath,
+		loginPath:     cfg.LoginPath,
+		callbackPath:  callbackPath(cfg.RedirectURL),
 		oauth: oauth2.Config{
 			ClientID:     pc.ClientID,
 			ClientSecret: pc.ClientSecret,
 			Endpoint:     oauth2.Endpoint{AuthURL: pc.AuthURL, TokenURL: pc.TokenURL, AuthStyle: pc.authStyle},
-			RedirectURL:  redirectURL,
-			Scopes:       append([]string(nil), scopes...),
+			RedirectURL:  cfg.RedirectURL,
+			Scopes:       slices.Clone(scopes),
 		},
 	}
 	if p.quirks == nil {
 		p.quirks = standard{}
 	}
 	if !single {
-		p.loginPath = strings.TrimSuffix(m.loginPath, "/") + "/" + p.name
-		p.callbackPath = strings.TrimSuffix(m.callbackPath, "/") + "/" + p.name
-		p.oauth.RedirectURL = strings.TrimSuffix(redirectURL, "/") + "/" + p.name
+		p.loginPath = strings.TrimSuffix(p.loginPath, "/") + "/" + p.name
+		p.callbackPath = strings.TrimSuffix(p.callbackPath, "/") + "/" + p.name
+		p.oauth.RedirectURL = strings.TrimSuffix(cfg.RedirectURL, "/") + "/" + p.name
 	}
-	keys := make([]string, 0, len(pc.AuthParams))
-	for k := range pc.AuthParams {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys) // a stable authorization URL
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(pc.AuthParams)) { // a stable authorization URL
 		switch k {
 		case "state", "nonce", "code_challenge", "code_challenge_method", "redirect_uri", "client_id", "response_type", "scope":
 			return nil, fmt.Errorf("auth: %s.AuthParams may not set %q", w, k)
@@ -322,278 +373,71 @@ func validProviderName(s string) bool {
 	return true
 }
 
-// discoveryExtra holds the discovery fields go-oidc does not expose.
-type discoveryExtra struct {
-	Issuer      string   `json:"issuer"`
-	JWKS        string   `json:"jwks_uri"`
-	EndSession  string   `json:"end_session_endpoint"`
-	Revocation  string   `json:"revocation_endpoint"`
-	AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
-	IssParam    bool     `json:"authorization_response_iss_parameter_supported"`
-	Algs        []string `json:"id_token_signing_alg_values_supported"`
+// setBinding computes p.binding once its issuer is known (see provider).
+func (p *provider) setBinding(pc Provider) {
+	id := pc.AuthURL // plain OAuth 2.0: no issuer
+	if k, ok := p.kind.(*oidcKind); ok {
+		id = k.issuer
+	}
+	h := sha256.Sum256([]byte("gatehouse/auth session binding\x00" + id + "\x00" + p.clientID))
+	p.binding = string(h[:8])
 }
 
-// signingAlgs are the algorithms go-oidc can verify; "none" and HMAC are
-// never accepted, whatever discovery says.
-var signingAlgs = map[string]bool{
-	"RS256": true, "RS384": true, "RS512": true,
-	"ES256": true, "ES384": true, "ES512": true,
-	"PS256": true, "PS384": true, "PS512": true,
-	"EdDSA": true,
+// exchange redeems a login's authorization code with its PKCE verifier.
+func (p *provider) exchange(ctx context.Context, code, verifier string) (*oauth2.Token, error) {
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, p.client)
+	tok, err := p.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		return nil, tokenError("exchange code", err, p.quirks.errorCode)
+	}
+	return tok, nil
 }
 
-// discover fetches the discovery document of an OpenID Connect provider
-// and fills in its endpoints and ID token verifier. The issuer the
-// document names is checked by the provider's quirks: the standard check
-// is that it equals the configured one.
-func (m *Middleware) discover(ctx context.Context, p *provider, issuer string) error {
-	octx := oidc.ClientContext(ctx, m.client)
-	// go-oidc's own issuer check is replaced by quirks.issuer, which
-	// runs below before anything from the document is used.
-	op, err := oidc.NewProvider(oidc.InsecureIssuerURLContext(octx, issuer), issuer)
+// refresh runs the refresh_token grant. A provider that rejects the
+// refresh token (invalid_grant) ends the session: the error wraps
+// ErrSessionEnded.
+func (p *provider) refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, p.client)
+	// An expired token with only the refresh token makes TokenSource run
+	// the refresh_token grant.
+	tok, err := p.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)}).Token()
 	if err != nil {
-		return fmt.Errorf("auth: discover %s: %w", issuer, err)
-	}
-	var extra discoveryExtra
-	if err := op.Claims(&extra); err != nil {
-		return fmt.Errorf("auth: read discovery document of %s: %w", issuer, err)
-	}
-	iss, selfCheck, err := p.quirks.issuer(issuer, extra.Issuer)
-	if err != nil {
-		return fmt.Errorf("auth: discover %s: %w", issuer, err)
-	}
-	if extra.JWKS == "" {
-		return fmt.Errorf("auth: discover %s: the discovery document has no jwks_uri", issuer)
-	}
-
-	endpoint := op.Endpoint()
-	switch {
-	case p.oauth.ClientSecret == "":
-		endpoint.AuthStyle = oauth2.AuthStyleInParams // a public client sends only client_id
-	case len(extra.AuthMethods) == 0 || slices.Contains(extra.AuthMethods, "client_secret_basic"):
-		endpoint.AuthStyle = oauth2.AuthStyleInHeader // the default when discovery is silent
-	case slices.Contains(extra.AuthMethods, "client_secret_post"):
-		endpoint.AuthStyle = oauth2.AuthStyleInParams
-	default:
-		return fmt.Errorf("auth: %s supports neither client_secret_basic nor client_secret_post (it lists %v)", issuer, extra.AuthMethods)
-	}
-
-	var algs []string
-	for _, a := range extra.Algs {
-		if signingAlgs[a] {
-			algs = append(algs, a)
+		err = tokenError("refresh", err, p.quirks.errorCode)
+		var pe *ProviderError
+		if errors.As(err, &pe) && pe.Code == "invalid_grant" {
+			return nil, fmt.Errorf("%w: %w", ErrSessionEnded, err)
 		}
+		return nil, err
 	}
-	if len(algs) == 0 {
-		algs = []string{"RS256"} // the one algorithm every provider must support
-	}
-
-	p.issuer = iss
-	p.issSelfCheck = selfCheck
-	p.remote = op
-	p.userinfoURL = op.UserInfoEndpoint()
-	p.endSessionURL = extra.EndSession
-	p.revocationURL = extra.Revocation
-	p.issParam = extra.IssParam
-	p.oauth.Endpoint = endpoint
-	// The key set fetches keys with our client; an unknown kid fetches
-	// them again (within a budget), so a provider's key rotation needs
-	// nothing from us.
-	p.keys = newKeySet(extra.JWKS, m.client, func() time.Time { return m.now() }, algs)
-	p.oidcConfig = oidc.Config{
-		ClientID:             p.clientID,
-		SupportedSigningAlgs: algs,
-		SkipIssuerCheck:      selfCheck,
-		Now:                  func() time.Time { return m.now().Add(-m.skew) },
-	}
-	return nil
+	return tok, nil
 }
 
-// verifyJWT checks the signature of a JWT from p with its keys, spending
-// budget if the keys must be fetched, and returns a go-oidc verifier that
-// checks the token's claims without verifying the signature again. A key
-// that cannot be had now fails with an error wrapping both
-// ErrProviderUnavailable and errKeysUnavailable; any other failure wraps
-// ErrTokenInvalid (and errUnknownKey for a key the provider does not
-// publish).
-func (p *provider) verifyJWT(ctx context.Context, raw string, budget *fetchBudget) (*oidc.IDTokenVerifier, []byte, error) {
-	payload, err := p.keys.verify(ctx, raw, budget)
-	switch {
-	case errors.Is(err, errKeysUnavailable):
-		return nil, nil, fmt.Errorf("%w: %w", ErrProviderUnavailable, err)
-	case err != nil:
-		return nil, nil, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
+// revoke revokes the session's tokens at the provider (quirks.revoke):
+// best effort, bounded by a short timeout, failures logged.
+func (p *provider) revoke(ctx context.Context, s *session) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	if err := p.quirks.revoke(ctx, p, s); err != nil {
+		p.log.WarnContext(ctx, "auth: token revocation failed", "provider", p.name, "error", err)
 	}
-	return oidc.NewVerifier(p.issuer, verifiedKeySet{raw, payload}, &p.oidcConfig), payload, nil
 }
 
-// verifyIDToken checks a raw ID token as OpenID Connect Core 3.1.3.7 asks:
-// the signature with the provider's keys and an advertised algorithm (go-oidc),
-// iss, aud containing the client ID and no untrusted audience, azp when
-// present, exp, iat present and not in the future, sub present, and the
-// nonce when one is given; then the provider's own checks (quirks). It
-// returns the token and its raw claims. A plain OAuth 2.0 provider has no
-// ID tokens: anything that claims to be one is rejected.
-func (m *Middleware) verifyIDToken(ctx context.Context, p *provider, raw, nonce string) (*oidc.IDToken, []byte, error) {
-	if p.keys == nil {
-		return nil, nil, fmt.Errorf("%w: provider %q issues no ID tokens", ErrTokenInvalid, p.name)
+// logoutURL is where the browser goes to end the provider's session too
+// (RP-Initiated Logout 1.0), or "" when the provider offers none.
+func (p *provider) logoutURL(s *session, postLogout string) string {
+	if p.endSessionURL == "" {
+		return ""
 	}
-	v, payload, err := p.verifyJWT(ctx, raw, p.keys.provider)
+	u, err := url.Parse(p.endSessionURL)
 	if err != nil {
-		return nil, nil, err
+		return ""
 	}
-	idt, err := v.Verify(ctx, raw)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
+	q := u.Query()
+	if s.idToken != "" {
+		q.Set("id_token_hint", s.idToken)
 	}
-	if err := checkClaimNames(payload); err != nil {
-		return nil, nil, err
-	}
-	var c struct {
-		Azp string   `json:"azp"`
-		Nbf *float64 `json:"nbf"`
-	}
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, nil, fmt.Errorf("%w: claims: %w", ErrTokenInvalid, err)
-	}
-	if idt.Subject == "" {
-		return nil, nil, fmt.Errorf("%w: no sub claim", ErrTokenInvalid)
-	}
-	if err := m.checkIssuedFor(p, idt.IssuedAt, c.Nbf, idt.Audience, c.Azp); err != nil {
-		return nil, nil, err
-	}
-	if nonce != "" && subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
-		return nil, nil, fmt.Errorf("%w: nonce does not match the login", ErrTokenInvalid)
-	}
-	if err := p.quirks.checkIDToken(p, payload); err != nil {
-		return nil, nil, err
-	}
-	return idt, payload, nil
-}
-
-// checkIssuedFor runs the checks go-oidc leaves to us on ID and logout
-// tokens alike: iat present and not in the future, nbf (when present) not
-// in the future, both with our ClockSkew (go-oidc allows nbf a fixed five
-// minutes), azp (when present) the client ID, and every audience trusted.
-func (m *Middleware) checkIssuedFor(p *provider, iat time.Time, nbf *float64, aud []string, azp string) error {
-	now := m.now()
-	switch {
-	case iat.IsZero():
-		return fmt.Errorf("%w: no iat claim", ErrTokenInvalid)
-	case iat.After(now.Add(m.skew)):
-		return fmt.Errorf("%w: issued in the future (iat %s)", ErrTokenInvalid, iat.UTC().Format(time.RFC3339))
-	case nbf != nil && float64(now.Add(m.skew).Unix()) < *nbf:
-		return fmt.Errorf("%w: not valid yet (nbf %.0f)", ErrTokenInvalid, *nbf)
-	case azp != "" && azp != p.clientID:
-		return fmt.Errorf("%w: azp %q is not the client ID", ErrTokenInvalid, azp)
-	}
-	for _, a := range aud {
-		if a != p.clientID && !m.audiences[a] {
-			return fmt.Errorf("%w: untrusted audience %q", ErrTokenInvalid, a)
-		}
-	}
-	return nil
-}
-
-// userinfoExtra fetches the userinfo endpoint and returns, as a JSON object,
-// the claims the ID token lacks. Its data is used only when its sub equals
-// the ID token's (OpenID Connect Core 5.3.2); any failure is logged and the
-// login goes on with the ID token's claims.
-func (m *Middleware) userinfoExtra(ctx context.Context, p *provider, tok *oauth2.Token, sub string, payload []byte) []byte {
-	if p.userinfoURL == "" || m.skipUserinfo {
-		return nil
-	}
-	ctx = oidc.ClientContext(ctx, m.client)
-	ui, err := p.remote.UserInfo(ctx, oauth2.StaticTokenSource(tok))
-	if err != nil {
-		// go-oidc's message holds the status and the start of the body:
-		// no token, but keep it short.
-		m.log.WarnContext(ctx, "auth: userinfo request failed; using ID token claims only", "error", truncate(err.Error(), 200))
-		return nil
-	}
-	if ui.Subject != sub {
-		m.log.WarnContext(ctx, "auth: userinfo sub differs from ID token sub; ignoring userinfo")
-		return nil
-	}
-	var raw json.RawMessage
-	if err := ui.Claims(&raw); err != nil {
-		return nil
-	}
-	if err := checkClaimNames(raw); err != nil {
-		m.log.WarnContext(ctx, "auth: userinfo names a claim twice; ignoring userinfo")
-		return nil
-	}
-	var claims map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &claims); err != nil {
-		return nil
-	}
-	have := map[string]bool{}
-	_ = scanObject(string(payload), func(k, _ string) { have[foldName(jsonString(`"`+k+`"`))] = true })
-	for k := range claims {
-		if have[foldName(k)] {
-			delete(claims, k) // the signed ID token's value wins
-		}
-	}
-	if len(claims) == 0 {
-		return nil
-	}
-	b, err := json.Marshal(claims)
-	if err != nil {
-		return nil
-	}
-	return b
-}
-
-// tokenError is the package-level tokenError with the provider's error
-// codes mapped to RFC 6749's (GitHub's bad_refresh_token is invalid_grant).
-func (p *provider) tokenError(op string, err error) error {
-	err = tokenError(op, err)
-	var re *retrieveError
-	if errors.As(err, &re) && re.pe != nil {
-		re.pe.Code = p.quirks.errorCode(re.pe.Code)
-	}
-	return err
-}
-
-// tokenError turns a token endpoint failure into our errors: an OAuth error
-// response becomes a *ProviderError (checkable with errors.As, as is the
-// original *oauth2.RetrieveError), anything else ErrProviderUnavailable. An
-// error code in a 2xx response counts too: GitHub sends its errors with 200
-// OK. The message never includes the response body.
-func tokenError(op string, err error) error {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		status := 0
-		if re.Response != nil {
-			status = re.Response.StatusCode
-		}
-		if class := status / 100; re.ErrorCode != "" && (class == 4 || class == 2) {
-			return &retrieveError{op: op, status: status, pe: &ProviderError{Code: re.ErrorCode}, re: re}
-		}
-		return &retrieveError{op: op, status: status, re: re}
-	}
-	return fmt.Errorf("auth: %s: %w: %w", op, ErrProviderUnavailable, err)
-}
-
-// retrieveError is a token endpoint error whose message leaves out the
-// response body, which may hold anything.
-type retrieveError struct {
-	op     string
-	status int
-	pe     *ProviderError // nil when the provider sent no OAuth error code
-	re     *oauth2.RetrieveError
-}
-
-func (e *retrieveError) Error() string {
-	if e.pe != nil {
-		return fmt.Sprintf("auth: %s: token endpoint answered %d %s", e.op, e.status, e.pe.Code)
-	}
-	return fmt.Sprintf("auth: %s: token endpoint answered %d", e.op, e.status)
-}
-
-func (e *retrieveError) Unwrap() []error {
-	if e.pe != nil {
-		return []error{e.pe, e.re}
-	}
-	return []error{ErrProviderUnavailable, e.re}
+	q.Set("client_id", p.clientID)
+	q.Set("post_logout_redirect_uri", postLogout)
+	u.RawQuery = q.Encode()
+	return u.String()
 }

@@ -1,16 +1,13 @@
 package auth_test
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -21,105 +18,6 @@ import (
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
 )
-
-// newProvidersApp serves appRoutes behind a middleware with the providers
-// that providers returns for the app's URL, on the clock now (one clock
-// for the app and its fake providers).
-func newProvidersApp(t testing.TB, now func() time.Time, providers func(appURL string) []auth.Provider, edit func(*auth.Config)) *testApp {
-	t.Helper()
-	app := &testApp{logs: &syncBuffer{}}
-	var h http.Handler = http.NotFoundHandler()
-	var mu sync.RWMutex
-	app.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.RLock()
-		hh := h
-		mu.RUnlock()
-		hh.ServeHTTP(w, r)
-	}))
-	t.Cleanup(app.Close)
-	cfg := auth.Config{
-		Providers:    providers(app.URL),
-		RedirectURL:  app.URL + "/auth/callback",
-		CookieSecret: testSecret,
-		Logger:       slog.New(slog.NewTextHandler(app.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	m, err := auth.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("auth.New: %v", err)
-	}
-	auth.SetNow(m, now)
-	app.m = m
-	mu.Lock()
-	h = m.Handler(appRoutes(m))
-	mu.Unlock()
-	return app
-}
-
-// plainBrowser is a browser with no session anywhere that does not follow
-// redirects.
-func plainBrowser(t testing.TB) *http.Client {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
-// loginAt signs c in through loginPath (such as "/auth/login/github") and
-// fails the test unless the flow ends on /me with 200.
-func (app *testApp) loginAt(t testing.TB, c *http.Client, loginPath string) *auth.Identity {
-	t.Helper()
-	res, body, visited := follow(t, c, app.URL+loginPath+"?next=/me")
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("login at %s: status = %d (%q) after %v, want 200", loginPath, res.StatusCode, body, visited)
-	}
-	status, u := app.me(t, c)
-	if status != http.StatusOK {
-		t.Fatalf("GET /me after login at %s: status = %d, want 200", loginPath, status)
-	}
-	return u
-}
-
-// callbackURL runs login at loginPath up to the provider's redirect back to
-// the app, and returns that callback URL without visiting it.
-func (app *testApp) callbackURL(t testing.TB, c *http.Client, loginPath string) *url.URL {
-	t.Helper()
-	res, _ := get(t, c, app.URL+loginPath)
-	if res.StatusCode != http.StatusFound {
-		t.Fatalf("GET %s: status = %d, want 302", loginPath, res.StatusCode)
-	}
-	res, body := get(t, c, res.Header.Get("Location"))
-	if res.StatusCode != http.StatusFound {
-		t.Fatalf("GET authorize: status = %d (%s), want 302", res.StatusCode, body)
-	}
-	u, err := url.Parse(res.Header.Get("Location"))
-	if err != nil || u.Query().Get("code") == "" {
-		t.Fatalf("authorize redirected to %q, want a callback with a code", res.Header.Get("Location"))
-	}
-	return u
-}
-
-// clock is a test clock: real time plus Advance.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.off += d
-	c.mu.Unlock()
-}
 
 // fakeGitHub behaves like github.com and api.github.com on the points the
 // GitHub preset depends on; each is a fact from GitHub's documentation:

@@ -12,18 +12,19 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 // newTwoProviderApp mounts an OpenID Connect provider (authtest, "corp")
 // and a plain OAuth 2.0 one (the GitHub preset on a fake GitHub) at once,
 // all on the authtest clock.
-func newTwoProviderApp(t *testing.T, edit func(*auth.Config)) (*testApp, *authtest.Provider, *fakeGitHub) {
+func newTwoProviderApp(t *testing.T, edit func(*auth.Config)) (*apptest.App, *authtest.Provider, *fakeGitHub) {
 	t.Helper()
 	op := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(op.Close)
 	gh := newFakeGitHub(t, op.Now)
 	gh.expiring = true
-	app := newProvidersApp(t, op.Now, func(appURL string) []auth.Provider {
+	app := apptest.NewProviders(t, op.Now, func(appURL string) []auth.Provider {
 		op.AddRedirectURI(appURL + "/auth/callback/corp")
 		op.AddPostLogoutRedirectURI(appURL + "/")
 		return []auth.Provider{
@@ -31,7 +32,7 @@ func newTwoProviderApp(t *testing.T, edit func(*auth.Config)) (*testApp, *authte
 			gh.provider(),
 		}
 	}, edit)
-	app.p = op
+	app.P = op
 	return app, op, gh
 }
 
@@ -40,11 +41,11 @@ func TestTwoProviders(t *testing.T) {
 
 	// Each provider signs in its own user, and the session says which.
 	alice := op.Browser(t, "alice")
-	if u := app.loginAt(t, alice, "/auth/login/corp"); u.Provider != "corp" || u.Subject != "alice" || u.Email != "alice@example.com" {
+	if u := app.LoginAt(t, alice, "/auth/login/corp"); u.Provider != "corp" || u.Subject != "alice" || u.Email != "alice@example.com" {
 		t.Errorf("login with corp: /me = %+v, want alice from corp", u)
 	}
-	octo := plainBrowser(t)
-	if u := app.loginAt(t, octo, "/auth/login/github"); u.Provider != "github" || u.Subject != "583231" {
+	octo := apptest.Browser(t)
+	if u := app.LoginAt(t, octo, "/auth/login/github"); u.Provider != "github" || u.Subject != "583231" {
 		t.Errorf("login with github: /me = %+v, want octocat from github", u)
 	}
 	// Each provider got its own redirect URI.
@@ -53,17 +54,17 @@ func TestTwoProviders(t *testing.T) {
 	}
 
 	// Each provider's user API, for auth.Client.
-	if got, want := app.m.UserinfoURL("corp"), op.URL+"/userinfo"; got != want {
+	if got, want := app.M.UserinfoURL("corp"), op.URL+"/userinfo"; got != want {
 		t.Errorf("UserinfoURL(corp) = %q, want %q", got, want)
 	}
-	if got, want := app.m.UserinfoURL("github"), gh.provider().UserURL; got != want {
+	if got, want := app.M.UserinfoURL("github"), gh.provider().UserURL; got != want {
 		t.Errorf("UserinfoURL(github) = %q, want %q", got, want)
 	}
 
 	// Refresh goes to the provider that signed the user in.
 	op.Advance(8*time.Hour + time.Minute)
 	for _, c := range []*http.Client{alice, octo} {
-		if status, _ := app.me(t, c); status != http.StatusOK {
+		if status, _ := app.Me(t, c); status != http.StatusOK {
 			t.Errorf("GET /me after the tokens expired: status = %d, want 200", status)
 		}
 	}
@@ -72,11 +73,11 @@ func TestTwoProviders(t *testing.T) {
 	}
 
 	// Logout too: GitHub deletes its token, corp ends its session.
-	res, _ := get(t, octo, app.URL+"/auth/logout")
+	res, _ := apptest.Get(t, octo, app.URL+"/auth/logout")
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != app.URL+"/" || gh.revocations() != 1 {
 		t.Errorf("github logout: %d to %q, %d GitHub revocations; want 303 to / and 1", res.StatusCode, res.Header.Get("Location"), gh.revocations())
 	}
-	res, _ = get(t, alice, app.URL+"/auth/logout")
+	res, _ = apptest.Get(t, alice, app.URL+"/auth/logout")
 	if loc := res.Header.Get("Location"); !strings.HasPrefix(loc, op.URL+"/end_session?") {
 		t.Errorf("corp logout redirects to %q, want corp's end_session endpoint", loc)
 	}
@@ -95,23 +96,23 @@ func TestTwoProvidersCrossedCallback(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			app, op, gh := newTwoProviderApp(t, nil)
 			c := op.Browser(t, "alice")
-			cb := app.callbackURL(t, c, "/auth/login/"+tt.start)
+			cb := app.CallbackURL(t, c, "/auth/login/"+tt.start)
 			if cb.Path != "/auth/callback/"+tt.start {
 				t.Fatalf("%s sent the browser back to %s", tt.start, cb.Path)
 			}
 			cb.Path = "/auth/callback/" + tt.deliver
-			res, _ := get(t, c, cb.String())
+			res, _ := apptest.Get(t, c, cb.String())
 			if res.StatusCode != http.StatusBadRequest {
 				t.Errorf("GET %s: status = %d, want 400", cb.Path, res.StatusCode)
 			}
-			if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+			if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
 				t.Errorf("GET /me: status = %d, want 401", status)
 			}
 			if a, g := op.Grants("authorization_code"), gh.grantCount("authorization_code"); a != 0 || g != 0 {
 				t.Errorf("code grants: corp %d, github %d; want none", a, g)
 			}
-			if !strings.Contains(app.logs.String(), "another provider") {
-				t.Errorf("log does not give the reason:\n%s", app.logs)
+			if !strings.Contains(app.Logs.String(), "another provider") {
+				t.Errorf("log does not give the reason:\n%s", app.Logs)
 			}
 		})
 	}
@@ -119,14 +120,14 @@ func TestTwoProvidersCrossedCallback(t *testing.T) {
 
 func TestTwoProvidersChooser(t *testing.T) {
 	app, _, _ := newTwoProviderApp(t, nil)
-	c := plainBrowser(t)
+	c := apptest.Browser(t)
 
 	// RequireLogin sends browsers to LoginPath, which offers both.
-	res, _ := get(t, c, app.URL+"/me?x=1", "Accept", "text/html")
+	res, _ := apptest.Get(t, c, app.URL+"/me?x=1", "Accept", "text/html")
 	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/auth/login?next=%2Fme%3Fx%3D1" {
 		t.Fatalf("GET /me anonymous: %d to %q, want 302 to the login page", res.StatusCode, res.Header.Get("Location"))
 	}
-	res, body := get(t, c, app.URL+res.Header.Get("Location"))
+	res, body := apptest.Get(t, c, app.URL+res.Header.Get("Location"))
 	if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /auth/login: %d %s, want an HTML page", res.StatusCode, res.Header.Get("Content-Type"))
 	}
@@ -144,7 +145,7 @@ func TestTwoProvidersChooser(t *testing.T) {
 		t.Errorf("login page headers %v, want no-store and a CSP", res.Header)
 	}
 	// The plain callback path belongs to no provider.
-	if res, _ := get(t, c, app.URL+"/auth/callback?code=x&state=0123456789abcdef0123"); res.StatusCode != http.StatusBadRequest {
+	if res, _ := apptest.Get(t, c, app.URL+"/auth/callback?code=x&state=0123456789abcdef0123"); res.StatusCode != http.StatusBadRequest {
 		t.Errorf("GET /auth/callback with several providers: status = %d, want 400", res.StatusCode)
 	}
 }
@@ -172,9 +173,9 @@ func TestPlainOAuth2Provider(t *testing.T) {
 		}, auth.Identity{}, http.StatusForbidden},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := &clock{}
+			clk := &apptest.Clock{}
 			gh := newFakeGitHub(t, clk.Now)
-			app := newProvidersApp(t, clk.Now, func(string) []auth.Provider {
+			app := apptest.NewProviders(t, clk.Now, func(string) []auth.Provider {
 				return []auth.Provider{{
 					Name:     "octo",
 					ClientID: gh.ClientID, ClientSecret: gh.ClientSecret,
@@ -184,15 +185,15 @@ func TestPlainOAuth2Provider(t *testing.T) {
 					MapUser:  tt.mapUser,
 				}}
 			}, nil)
-			c := plainBrowser(t)
-			res, body, visited := follow(t, c, app.URL+"/auth/login?next=/me")
+			c := apptest.Browser(t)
+			res, body, visited := apptest.Follow(t, c, app.URL+"/auth/login?next=/me")
 			if res.StatusCode != tt.status {
 				t.Fatalf("login: status = %d (%q) after %v, want %d", res.StatusCode, body, visited, tt.status)
 			}
 			if tt.status != http.StatusOK {
 				return
 			}
-			_, u := app.me(t, c)
+			_, u := app.Me(t, c)
 			if u.Provider != tt.want.Provider || u.Subject != tt.want.Subject || u.Name != tt.want.Name {
 				t.Errorf("GET /me = %+v, want %+v", u, tt.want)
 			}
@@ -208,7 +209,7 @@ func TestProvidersConfigErrors(t *testing.T) {
 	t.Cleanup(op.Close)
 	corp := auth.Provider{Name: "corp", Issuer: op.URL, ClientID: op.ClientID}
 	plain := auth.Provider{Name: "plain", ClientID: "c", AuthURL: "https://p.example/a", TokenURL: "https://p.example/t", UserURL: "https://p.example/u"}
-	good := auth.Config{Providers: []auth.Provider{corp, plain}, RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: testSecret}
+	good := auth.Config{Providers: []auth.Provider{corp, plain}, RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: apptest.Secret}
 	for _, tt := range []struct {
 		name string
 		edit func(*auth.Config)
@@ -247,14 +248,14 @@ func TestSingleProviderPaths(t *testing.T) {
 	// One entry in Providers keeps the plain paths, and its name.
 	op := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(op.Close)
-	app := newProvidersApp(t, op.Now, func(appURL string) []auth.Provider {
+	app := apptest.NewProviders(t, op.Now, func(appURL string) []auth.Provider {
 		op.AddRedirectURI(appURL + "/auth/callback")
 		return []auth.Provider{{Name: "corp", Issuer: op.URL, ClientID: op.ClientID, ClientSecret: op.ClientSecret}}
 	}, nil)
-	if u := app.loginAt(t, op.Browser(t, "bob"), "/auth/login"); u.Provider != "corp" || u.Subject != "bob" {
+	if u := app.LoginAt(t, op.Browser(t, "bob"), "/auth/login"); u.Provider != "corp" || u.Subject != "bob" {
 		t.Errorf("GET /me = %+v, want bob from corp", u)
 	}
-	if res, _ := get(t, plainBrowser(t), app.URL+"/auth/login/corp"); res.StatusCode != http.StatusNotFound {
+	if res, _ := apptest.Get(t, apptest.Browser(t), app.URL+"/auth/login/corp"); res.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /auth/login/corp with one provider: status = %d, want the app's 404", res.StatusCode)
 	}
 }

@@ -12,36 +12,32 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
-// serve swaps the app's handler for h, wrapped by the middleware.
-func (app *testApp) serve(h http.Handler) {
-	app.Config.Handler = app.m.Handler(h)
-}
-
 func TestRefreshBeforeHandler(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := app.login(t, "alice")
-	_, before := get(t, c, app.URL+"/token")
-	app.p.Advance(time.Hour + time.Second) // the access token has expired
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.Login(t, "alice")
+	_, before := apptest.Get(t, c, app.URL+"/token")
+	app.P.Advance(time.Hour + time.Second) // the access token has expired
 
-	res, after := get(t, c, app.URL+"/token")
+	res, after := apptest.Get(t, c, app.URL+"/token")
 	if res.StatusCode != http.StatusOK || after == before || after == "" {
 		t.Fatalf("GET /token after expiry: %d %q, want 200 with a new token (old %q)", res.StatusCode, after, before)
 	}
-	if got := app.p.Grants("refresh_token"); got != 1 {
+	if got := app.P.Grants("refresh_token"); got != 1 {
 		t.Errorf("refresh_token grants = %d, want 1", got)
 	}
-	if s := setCookies(res)["gatehouse"]; s == nil || s.MaxAge <= 0 {
+	if s := apptest.SetCookies(res)["gatehouse"]; s == nil || s.MaxAge <= 0 {
 		t.Errorf("refreshing response Set-Cookie = %v, want the updated session cookie", res.Header["Set-Cookie"])
 	}
 	// The updated cookie carries the new token: no further grant.
 	for i := 0; i < 3; i++ {
-		if _, got := get(t, c, app.URL+"/token"); got != after {
+		if _, got := apptest.Get(t, c, app.URL+"/token"); got != after {
 			t.Errorf("request %d after refresh: token %q, want %q", i, got, after)
 		}
 	}
-	if got := app.p.Grants("refresh_token"); got != 1 {
+	if got := app.P.Grants("refresh_token"); got != 1 {
 		t.Errorf("refresh_token grants after more requests = %d, want 1", got)
 	}
 }
@@ -62,13 +58,13 @@ func TestRefreshLeeway(t *testing.T) {
 		{"negative leeway, expired", time.Hour, -1, time.Hour + time.Second, 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			app := newTestApp(t, authtest.Config{AccessTokenTTL: tt.ttl}, func(c *auth.Config) { c.RefreshLeeway = tt.leeway })
-			c := app.login(t, "alice")
-			app.p.Advance(tt.advance)
-			if status, _ := app.me(t, c); status != http.StatusOK {
+			app := apptest.New(t, authtest.Config{AccessTokenTTL: tt.ttl}, func(c *auth.Config) { c.RefreshLeeway = tt.leeway })
+			c := app.Login(t, "alice")
+			app.P.Advance(tt.advance)
+			if status, _ := app.Me(t, c); status != http.StatusOK {
 				t.Fatalf("GET /me: status %d", status)
 			}
-			if got := app.p.Grants("refresh_token"); got != tt.want {
+			if got := app.P.Grants("refresh_token"); got != tt.want {
 				t.Errorf("refresh_token grants = %d, want %d", got, tt.want)
 			}
 		})
@@ -78,9 +74,9 @@ func TestRefreshLeeway(t *testing.T) {
 func TestConcurrentRefreshIsShared(t *testing.T) {
 	for _, rotation := range []authtest.RotationMode{authtest.Rotate, authtest.NoRotation} {
 		t.Run([]string{"rotate", "grace", "no rotation"}[rotation], func(t *testing.T) {
-			app := newTestApp(t, authtest.Config{Rotation: rotation}, nil)
-			c := app.login(t, "alice")
-			app.p.Advance(2 * time.Hour)
+			app := apptest.New(t, authtest.Config{Rotation: rotation}, nil)
+			c := app.Login(t, "alice")
+			app.P.Advance(2 * time.Hour)
 			const n = 50
 			var wg sync.WaitGroup
 			tokens := make([]string, n)
@@ -90,7 +86,7 @@ func TestConcurrentRefreshIsShared(t *testing.T) {
 				go func(i int) {
 					defer wg.Done()
 					// Each request carries the same expired cookie.
-					b := app.cloneBrowser(t, c)
+					b := app.Clone(t, c)
 					res, err := b.Get(app.URL + "/token")
 					if err != nil {
 						errs <- err
@@ -109,7 +105,7 @@ func TestConcurrentRefreshIsShared(t *testing.T) {
 			for err := range errs {
 				t.Errorf("concurrent request: %v", err)
 			}
-			if got := app.p.Grants("refresh_token"); got != 1 {
+			if got := app.P.Grants("refresh_token"); got != 1 {
 				t.Errorf("refresh_token grants for %d concurrent requests = %d, want 1", n, got)
 			}
 			for i := range tokens {
@@ -122,71 +118,71 @@ func TestConcurrentRefreshIsShared(t *testing.T) {
 }
 
 func TestOldCookieWithinGrace(t *testing.T) {
-	app := newTestApp(t, authtest.Config{Rotation: authtest.Rotate}, nil)
-	c := app.login(t, "alice")
-	old := app.cloneBrowser(t, c)
-	late := app.cloneBrowser(t, c)
-	app.p.Advance(2 * time.Hour)
-	_, fresh := get(t, c, app.URL+"/token")
-	app.p.Advance(5 * time.Second)
-	res, got := get(t, old, app.URL+"/token")
+	app := apptest.New(t, authtest.Config{Rotation: authtest.Rotate}, nil)
+	c := app.Login(t, "alice")
+	old := app.Clone(t, c)
+	late := app.Clone(t, c)
+	app.P.Advance(2 * time.Hour)
+	_, fresh := apptest.Get(t, c, app.URL+"/token")
+	app.P.Advance(5 * time.Second)
+	res, got := apptest.Get(t, old, app.URL+"/token")
 	if res.StatusCode != http.StatusOK || got != fresh {
 		t.Errorf("old cookie 5 s after refresh: %d %q, want 200 %q", res.StatusCode, got, fresh)
 	}
-	if n := app.p.Grants("refresh_token"); n != 1 {
+	if n := app.P.Grants("refresh_token"); n != 1 {
 		t.Errorf("refresh_token grants = %d, want 1", n)
 	}
-	if s := setCookies(res)["gatehouse"]; s == nil {
+	if s := apptest.SetCookies(res)["gatehouse"]; s == nil {
 		t.Errorf("old cookie within grace: no Set-Cookie with the refreshed session")
 	}
 	// Past the grace period a browser that still has the old cookie
 	// sends a reused refresh token: the provider says invalid_grant and
 	// that session ends, cleanly.
-	app.p.Advance(time.Minute)
-	if status, _ := app.me(t, late); status != http.StatusUnauthorized {
+	app.P.Advance(time.Minute)
+	if status, _ := app.Me(t, late); status != http.StatusUnauthorized {
 		t.Errorf("old cookie after grace: status = %d, want 401", status)
 	}
-	if status, _ := app.me(t, old); status != http.StatusOK {
+	if status, _ := app.Me(t, old); status != http.StatusOK {
 		t.Errorf("browser that got the refreshed cookie within grace: status = %d, want 200", status)
 	}
 }
 
 func TestRefreshRejectedEndsSession(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := app.login(t, "alice")
-	app.p.RevokeUser("alice")
-	app.p.Advance(2 * time.Hour)
-	res, body := get(t, c, app.URL+"/me", "Accept", "text/html")
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.Login(t, "alice")
+	app.P.RevokeUser("alice")
+	app.P.Advance(2 * time.Hour)
+	res, body := apptest.Get(t, c, app.URL+"/me", "Accept", "text/html")
 	if res.StatusCode != http.StatusFound || !strings.HasPrefix(res.Header.Get("Location"), "/auth/login") {
 		t.Errorf("GET /me after revoked refresh: %d %q (%q), want 302 to login", res.StatusCode, res.Header.Get("Location"), body)
 	}
-	if s := setCookies(res)["gatehouse"]; s == nil || s.MaxAge >= 0 {
+	if s := apptest.SetCookies(res)["gatehouse"]; s == nil || s.MaxAge >= 0 {
 		t.Errorf("session cookie not cleared: %v", res.Header["Set-Cookie"])
 	}
-	if len(app.sessionCookies(c)) != 0 {
-		t.Errorf("browser still holds %v", app.sessionCookies(c))
+	if len(app.SessionCookies(c)) != 0 {
+		t.Errorf("browser still holds %v", app.SessionCookies(c))
 	}
-	if !strings.Contains(app.logs.String(), "session ended") {
+	if !strings.Contains(app.Logs.String(), "session ended") {
 		t.Errorf("no log record of the ended session")
 	}
 }
 
 func TestRefreshOutageKeepsSession(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := app.login(t, "alice")
-	_, before := get(t, c, app.URL+"/token")
-	app.p.Advance(2 * time.Hour)
-	app.p.FailNext(authtest.Fault{TokenStatus: 500})
-	res, got := get(t, c, app.URL+"/token")
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.Login(t, "alice")
+	_, before := apptest.Get(t, c, app.URL+"/token")
+	app.P.Advance(2 * time.Hour)
+	app.P.FailNext(authtest.Fault{TokenStatus: 500})
+	res, got := apptest.Get(t, c, app.URL+"/token")
 	if res.StatusCode != http.StatusOK || got != before {
 		t.Errorf("GET /token during outage: %d %q, want 200 with the old token", res.StatusCode, got)
 	}
-	if !strings.Contains(app.logs.String(), "refresh failed") || strings.Contains(app.logs.String(), before) {
-		t.Errorf("outage log = %q, want a refresh failure record without the token", app.logs.String())
+	if !strings.Contains(app.Logs.String(), "refresh failed") || strings.Contains(app.Logs.String(), before) {
+		t.Errorf("outage log = %q, want a refresh failure record without the token", app.Logs.String())
 	}
 	// Backoff: an immediate retry does not reach the provider.
 	tokenRequests := func() (n int) {
-		for _, r := range app.p.Requests() {
+		for _, r := range app.P.Requests() {
 			if r.Endpoint == "token" {
 				n++
 			}
@@ -194,46 +190,46 @@ func TestRefreshOutageKeepsSession(t *testing.T) {
 		return n
 	}
 	n := tokenRequests()
-	get(t, c, app.URL+"/token")
+	apptest.Get(t, c, app.URL+"/token")
 	if got := tokenRequests(); got != n {
 		t.Errorf("token requests right after a failure: %d more, want 0 (backoff)", got-n)
 	}
 	// After the backoff the provider is back and the refresh succeeds.
-	app.p.Advance(2 * time.Second)
-	if _, got := get(t, c, app.URL+"/token"); got == before {
+	app.P.Advance(2 * time.Second)
+	if _, got := apptest.Get(t, c, app.URL+"/token"); got == before {
 		t.Errorf("after backoff: token unchanged, want refreshed")
 	}
 }
 
 func TestRefreshedIDTokenForAnotherUser(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := app.login(t, "alice")
-	app.p.Advance(2 * time.Hour)
-	app.p.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["sub"] = "bob" }})
-	if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.Login(t, "alice")
+	app.P.Advance(2 * time.Hour)
+	app.P.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["sub"] = "bob" }})
+	if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
 		t.Errorf("GET /me after refresh returned bob's ID token: status = %d, want 401", status)
 	}
-	if len(app.sessionCookies(c)) != 0 {
+	if len(app.SessionCookies(c)) != 0 {
 		t.Errorf("session cookie kept after a refresh for another user")
 	}
 }
 
 func TestRefreshUpdatesClaims(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := app.login(t, "alice")
-	app.p.Advance(2 * time.Hour)
-	app.p.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["name"] = "Alice Renamed" }})
-	if _, u := app.me(t, c); u == nil || u.Name != "Alice Renamed" {
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.Login(t, "alice")
+	app.P.Advance(2 * time.Hour)
+	app.P.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["name"] = "Alice Renamed" }})
+	if _, u := app.Me(t, c); u == nil || u.Name != "Alice Renamed" {
 		t.Errorf("user after refresh = %+v, want the refreshed ID token's name", u)
 	}
 }
 
 func TestNoRefreshToken(t *testing.T) {
-	app := newTestApp(t, authtest.Config{OfflineAccessOnly: true}, nil)
-	c := app.login(t, "alice")
-	app.p.Advance(2 * time.Hour)
-	app.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res, err := auth.Client(r.Context()).Get(app.p.URL + "/userinfo")
+	app := apptest.New(t, authtest.Config{OfflineAccessOnly: true}, nil)
+	c := app.Login(t, "alice")
+	app.P.Advance(2 * time.Hour)
+	app.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res, err := auth.Client(r.Context()).Get(app.P.URL + "/userinfo")
 		if err != nil {
 			http.Error(w, err.Error(), 500)
 			return
@@ -241,23 +237,23 @@ func TestNoRefreshToken(t *testing.T) {
 		res.Body.Close()
 		w.WriteHeader(res.StatusCode)
 	}))
-	res, _ := get(t, c, app.URL+"/api")
+	res, _ := apptest.Get(t, c, app.URL+"/api")
 	if res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("client call with an expired token and no refresh token: status = %d, want the provider's 401", res.StatusCode)
 	}
-	if len(app.sessionCookies(c)) == 0 || app.p.Grants("refresh_token") != 0 {
-		t.Errorf("session without refresh token: cookies %v, grants %d; want kept, 0", app.sessionCookies(c), app.p.Grants("refresh_token"))
+	if len(app.SessionCookies(c)) == 0 || app.P.Grants("refresh_token") != 0 {
+		t.Errorf("session without refresh token: cookies %v, grants %d; want kept, 0", app.SessionCookies(c), app.P.Grants("refresh_token"))
 	}
 }
 
 func TestClientRefreshesMidHandler(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := app.login(t, "alice")
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.Login(t, "alice")
 	var flusher bool
-	app.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	app.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, flusher = w.(http.Flusher)
-		app.p.Advance(2 * time.Hour) // the token expires while the handler runs
-		res, err := auth.Client(r.Context()).Get(app.p.URL + "/userinfo")
+		app.P.Advance(2 * time.Hour) // the token expires while the handler runs
+		res, err := auth.Client(r.Context()).Get(app.P.URL + "/userinfo")
 		if err != nil {
 			http.Error(w, err.Error(), 500)
 			return
@@ -267,48 +263,48 @@ func TestClientRefreshesMidHandler(t *testing.T) {
 		w.WriteHeader(res.StatusCode)
 		w.Write(b)
 	}))
-	res, body := get(t, c, app.URL+"/api")
+	res, body := apptest.Get(t, c, app.URL+"/api")
 	if res.StatusCode != http.StatusOK || !strings.Contains(body, `"alice"`) {
 		t.Fatalf("GET /api: %d %q, want alice's userinfo", res.StatusCode, body)
 	}
-	if app.p.Grants("refresh_token") != 1 {
-		t.Errorf("refresh_token grants = %d, want 1", app.p.Grants("refresh_token"))
+	if app.P.Grants("refresh_token") != 1 {
+		t.Errorf("refresh_token grants = %d, want 1", app.P.Grants("refresh_token"))
 	}
-	if s := setCookies(res)["gatehouse"]; s == nil || s.MaxAge <= 0 {
+	if s := apptest.SetCookies(res)["gatehouse"]; s == nil || s.MaxAge <= 0 {
 		t.Errorf("mid-handler refresh did not update the cookie: %v", res.Header["Set-Cookie"])
 	}
 	if !flusher {
 		t.Errorf("the handler's ResponseWriter is not an http.Flusher")
 	}
 	// The next request uses the saved token: no second grant.
-	app.serve(appRoutes(app.m))
-	get(t, c, app.URL+"/me")
-	if app.p.Grants("refresh_token") != 1 {
-		t.Errorf("refresh_token grants after next request = %d, want 1", app.p.Grants("refresh_token"))
+	app.Serve(apptest.Routes(app.M))
+	apptest.Get(t, c, app.URL+"/me")
+	if app.P.Grants("refresh_token") != 1 {
+		t.Errorf("refresh_token grants after next request = %d, want 1", app.P.Grants("refresh_token"))
 	}
 }
 
 func TestClientAnonymous(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
+	app := apptest.New(t, authtest.Config{}, nil)
 	var err error
-	app.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, err = auth.Client(r.Context()).Get(app.p.URL + "/userinfo")
+	app.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err = auth.Client(r.Context()).Get(app.P.URL + "/userinfo")
 	}))
-	get(t, http.DefaultClient, app.URL+"/x")
+	apptest.Get(t, http.DefaultClient, app.URL+"/x")
 	if !errors.Is(err, auth.ErrNoSession) {
 		t.Errorf("anonymous Client().Get: error = %v, want ErrNoSession", err)
 	}
 }
 
 func TestSessionLifetime(t *testing.T) {
-	app := newTestApp(t, authtest.Config{RefreshTokenTTL: 30 * 24 * time.Hour}, func(c *auth.Config) { c.SessionLifetime = 24 * time.Hour })
-	c := app.login(t, "alice")
-	app.p.Advance(23 * time.Hour)
-	if status, _ := app.me(t, c); status != http.StatusOK {
+	app := apptest.New(t, authtest.Config{RefreshTokenTTL: 30 * 24 * time.Hour}, func(c *auth.Config) { c.SessionLifetime = 24 * time.Hour })
+	c := app.Login(t, "alice")
+	app.P.Advance(23 * time.Hour)
+	if status, _ := app.Me(t, c); status != http.StatusOK {
 		t.Fatalf("GET /me within the session lifetime: status %d, want 200", status)
 	}
-	app.p.Advance(2 * time.Hour) // refreshed tokens do not extend it
-	if status, _ := app.me(t, c); status != http.StatusUnauthorized {
+	app.P.Advance(2 * time.Hour) // refreshed tokens do not extend it
+	if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
 		t.Errorf("GET /me past the session lifetime: status = %d, want 401", status)
 	}
 }
@@ -317,26 +313,26 @@ func TestSessionLifetime(t *testing.T) {
 // new key and the provider's JWKS cannot be fetched; the new tokens are
 // kept (the old refresh token was rotated away), the identity stays.
 func TestRefreshWhileKeysUnavailable(t *testing.T) {
-	app := newTestApp(t, authtest.Config{Rotation: authtest.Rotate}, nil)
-	c := app.login(t, "alice")
-	_, before := get(t, c, app.URL+"/token")
-	app.p.RotateKey(false)
-	app.p.Advance(2 * time.Hour)
-	app.p.FailNext(authtest.Fault{JWKSStatus: http.StatusServiceUnavailable})
-	res, after := get(t, c, app.URL+"/token")
+	app := apptest.New(t, authtest.Config{Rotation: authtest.Rotate}, nil)
+	c := app.Login(t, "alice")
+	_, before := apptest.Get(t, c, app.URL+"/token")
+	app.P.RotateKey(false)
+	app.P.Advance(2 * time.Hour)
+	app.P.FailNext(authtest.Fault{JWKSStatus: http.StatusServiceUnavailable})
+	res, after := apptest.Get(t, c, app.URL+"/token")
 	if res.StatusCode != http.StatusOK || after == before {
 		t.Fatalf("GET /token while the JWKS is down: %d %q, want 200 with a new token", res.StatusCode, after)
 	}
-	if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "alice" {
+	if status, u := app.Me(t, c); status != http.StatusOK || u.Subject != "alice" {
 		t.Errorf("GET /me: %d %+v, want alice still signed in", status, u)
 	}
 	// The next refresh, with the keys back, verifies its ID token.
-	app.p.Advance(2 * time.Hour)
-	app.p.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["name"] = "Alice Back" }})
-	if _, u := app.me(t, c); u == nil || u.Name != "Alice Back" {
+	app.P.Advance(2 * time.Hour)
+	app.P.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["name"] = "Alice Back" }})
+	if _, u := app.Me(t, c); u == nil || u.Name != "Alice Back" {
 		t.Errorf("user after the keys are back = %+v, want the refreshed name", u)
 	}
-	if n := app.p.Grants("refresh_token"); n != 2 {
+	if n := app.P.Grants("refresh_token"); n != 2 {
 		t.Errorf("refresh_token grants = %d, want 2", n)
 	}
 }
@@ -345,8 +341,8 @@ func TestRefreshWhileKeysUnavailable(t *testing.T) {
 // host, but returns a redirect to another host instead of sending the
 // token there.
 func TestClientKeepsTokenOnItsHost(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
-	c := app.login(t, "alice")
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.Login(t, "alice")
 	var leaked, followed string
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { leaked = r.Header.Get("Authorization") }))
 	t.Cleanup(other.Close)
@@ -362,7 +358,7 @@ func TestClientKeepsTokenOnItsHost(t *testing.T) {
 	}))
 	t.Cleanup(api.Close)
 	statuses := map[string]int{}
-	app.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	app.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, path := range []string{"/moved", "/away"} {
 			res, err := auth.Client(r.Context()).Get(api.URL + path)
 			if err != nil {
@@ -373,7 +369,7 @@ func TestClientKeepsTokenOnItsHost(t *testing.T) {
 			statuses[path] = res.StatusCode
 		}
 	}))
-	get(t, c, app.URL+"/x")
+	apptest.Get(t, c, app.URL+"/x")
 	if followed == "" || statuses["/moved"] != http.StatusOK {
 		t.Errorf("same-host redirect: status %d, Authorization %q; want followed with the token", statuses["/moved"], followed)
 	}
@@ -386,11 +382,11 @@ func TestClientKeepsTokenOnItsHost(t *testing.T) {
 // thief's) is not upgraded from the grace cache once the user has logged
 // out: it is anonymous, then and later.
 func TestGraceAfterLogout(t *testing.T) {
-	app := newTestApp(t, authtest.Config{Rotation: authtest.Rotate}, nil)
-	c := app.login(t, "alice")
-	thief := app.cloneBrowser(t, c)
-	app.p.Advance(2 * time.Hour)
-	if status, _ := app.me(t, c); status != http.StatusOK { // refreshed: a grace entry
+	app := apptest.New(t, authtest.Config{Rotation: authtest.Rotate}, nil)
+	c := app.Login(t, "alice")
+	thief := app.Clone(t, c)
+	app.P.Advance(2 * time.Hour)
+	if status, _ := app.Me(t, c); status != http.StatusOK { // refreshed: a grace entry
 		t.Fatalf("GET /me after expiry: %d, want 200", status)
 	}
 	req, _ := http.NewRequest("POST", app.URL+"/auth/logout", nil)
@@ -399,12 +395,12 @@ func TestGraceAfterLogout(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	app.p.Advance(10 * time.Second)
-	if status, _ := app.me(t, thief); status != http.StatusUnauthorized {
+	app.P.Advance(10 * time.Second)
+	if status, _ := app.Me(t, thief); status != http.StatusUnauthorized {
 		t.Errorf("pre-refresh cookie 10 s after logout: %d, want 401", status)
 	}
-	app.p.Advance(50 * time.Minute)
-	if status, _ := app.me(t, thief); status != http.StatusUnauthorized {
+	app.P.Advance(50 * time.Minute)
+	if status, _ := app.Me(t, thief); status != http.StatusUnauthorized {
 		t.Errorf("pre-refresh cookie 50 min after logout: %d, want 401", status)
 	}
 }
@@ -414,17 +410,17 @@ func TestGraceAfterLogout(t *testing.T) {
 // is due again must get a new token, not its own expired one back from
 // the grace cache.
 func TestGraceHitIsNotDue(t *testing.T) {
-	app := newTestApp(t, authtest.Config{Rotation: authtest.NoRotation, AccessTokenTTL: 10 * time.Second}, nil)
-	c := app.login(t, "alice")
-	_, first := get(t, c, app.URL+"/token")
-	app.p.Advance(10 * time.Second)
-	_, second := get(t, c, app.URL+"/token")
-	app.p.Advance(10 * time.Second)
-	res, third := get(t, c, app.URL+"/token")
+	app := apptest.New(t, authtest.Config{Rotation: authtest.NoRotation, AccessTokenTTL: 10 * time.Second}, nil)
+	c := app.Login(t, "alice")
+	_, first := apptest.Get(t, c, app.URL+"/token")
+	app.P.Advance(10 * time.Second)
+	_, second := apptest.Get(t, c, app.URL+"/token")
+	app.P.Advance(10 * time.Second)
+	res, third := apptest.Get(t, c, app.URL+"/token")
 	if res.StatusCode != http.StatusOK || third == second || second == first {
 		t.Errorf("tokens: %q, %q, then %d %q; want three different tokens", first, second, res.StatusCode, third)
 	}
-	if n := app.p.Grants("refresh_token"); n != 2 {
+	if n := app.P.Grants("refresh_token"); n != 2 {
 		t.Errorf("refresh_token grants = %d, want 2", n)
 	}
 }
@@ -436,11 +432,11 @@ func TestGraceOff(t *testing.T) {
 		grace time.Duration
 		want  int
 	}{{-1, 0}, {0, 1}} {
-		app := newTestApp(t, authtest.Config{}, func(c *auth.Config) { c.RefreshGrace = tt.grace })
-		c := app.login(t, "alice")
-		app.p.Advance(2 * time.Hour)
-		app.me(t, c)
-		if n := auth.GraceLen(app.m); n != tt.want {
+		app := apptest.New(t, authtest.Config{}, func(c *auth.Config) { c.RefreshGrace = tt.grace })
+		c := app.Login(t, "alice")
+		app.P.Advance(2 * time.Hour)
+		app.Me(t, c)
+		if n := auth.GraceLen(app.M); n != tt.want {
 			t.Errorf("RefreshGrace %v: %d grace entries after a refresh, want %d", tt.grace, n, tt.want)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 // The provider's key rotation is routine: it must never end a session or
@@ -22,16 +23,16 @@ import (
 // every access token due, and sends one request per session at once. It
 // returns the statuses of those requests and of a second request per
 // session afterwards.
-func dueStorm(t *testing.T, app *testApp, n int) (first, second []int) {
+func dueStorm(t *testing.T, app *apptest.App, n int) (first, second []int) {
 	t.Helper()
 	browsers := make([]*http.Client, n)
 	for i := range browsers {
 		sub := fmt.Sprintf("user%d", i)
-		app.p.AddUser(authtest.User{Subject: sub, Name: sub})
-		browsers[i] = app.login(t, sub)
+		app.P.AddUser(authtest.User{Subject: sub, Name: sub})
+		browsers[i] = app.Login(t, sub)
 	}
-	app.p.RotateKey(false)
-	app.p.Advance(2 * time.Hour)
+	app.P.RotateKey(false)
+	app.P.Advance(2 * time.Hour)
 	first = make([]int, n)
 	var wg sync.WaitGroup
 	for i, c := range browsers {
@@ -50,7 +51,7 @@ func dueStorm(t *testing.T, app *testApp, n int) (first, second []int) {
 	wg.Wait()
 	second = make([]int, n)
 	for i, c := range browsers {
-		second[i], _ = app.me(t, c)
+		second[i], _ = app.Me(t, c)
 	}
 	return first, second
 }
@@ -69,9 +70,9 @@ func countNot(statuses []int, want int) int {
 // rotation all refresh, verify their new ID tokens and stay signed in,
 // with one JWKS fetch between them; a login right after works too.
 func TestKeyRotationKeepsSessions(t *testing.T) {
-	app := newTestApp(t, authtest.Config{}, nil)
+	app := apptest.New(t, authtest.Config{}, nil)
 	const n = 50
-	before := jwksFetches(app.p)
+	before := jwksFetches(app.P)
 	first, second := dueStorm(t, app, n)
 	if bad := countNot(first, http.StatusOK); bad > 0 {
 		t.Errorf("after a key rotation, %d of %d due sessions did not get 200: %v", bad, n, first)
@@ -79,14 +80,14 @@ func TestKeyRotationKeepsSessions(t *testing.T) {
 	if bad := countNot(second, http.StatusOK); bad > 0 {
 		t.Errorf("after a key rotation, %d of %d sessions were ended: %v", bad, n, second)
 	}
-	if strings.Contains(app.logs.String(), "session ended") {
-		t.Errorf("logs say a session was ended:\n%s", app.logs)
+	if strings.Contains(app.Logs.String(), "session ended") {
+		t.Errorf("logs say a session was ended:\n%s", app.Logs)
 	}
-	if got := jwksFetches(app.p) - before; got > 2 {
+	if got := jwksFetches(app.P) - before; got > 2 {
 		t.Errorf("JWKS fetches for %d concurrent refreshes after one rotation = %d, want at most 2", n, got)
 	}
-	c := app.login(t, "alice")
-	if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "alice" {
+	c := app.Login(t, "alice")
+	if status, u := app.Me(t, c); status != http.StatusOK || u.Subject != "alice" {
 		t.Errorf("login right after the rotation: GET /me = %d %+v, want 200 alice", status, u)
 	}
 }
@@ -96,17 +97,17 @@ func TestKeyRotationKeepsSessions(t *testing.T) {
 // and logins need after the next rotation.
 func TestKeyRotationAfterJunkLogoutTokens(t *testing.T) {
 	app, _ := newBackchannelApp(t)
-	app.login(t, "alice") // the keys are fetched once here
+	app.Login(t, "alice") // the keys are fetched once here
 	other := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(other.Close)
-	before := jwksFetches(app.p)
+	before := jwksFetches(app.P)
 	for i := 0; i < 20; i++ {
-		junk := other.LogoutToken(map[string]any{"sub": "alice", "iss": app.p.URL, "aud": app.p.ClientID}) // unknown kid
+		junk := other.LogoutToken(map[string]any{"sub": "alice", "iss": app.P.URL, "aud": app.P.ClientID}) // unknown kid
 		if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {junk}}); res.StatusCode != http.StatusBadRequest {
 			t.Fatalf("junk logout token %d: status %d, want 400", i, res.StatusCode)
 		}
 	}
-	if got := jwksFetches(app.p) - before; got > 4 {
+	if got := jwksFetches(app.P) - before; got > 4 {
 		t.Errorf("20 junk logout tokens made %d JWKS fetches, want at most 4", got)
 	}
 	const n = 30
@@ -117,8 +118,8 @@ func TestKeyRotationAfterJunkLogoutTokens(t *testing.T) {
 	if bad := countNot(second, http.StatusOK); bad > 0 {
 		t.Errorf("after junk logout tokens and a rotation, %d of %d sessions were ended: %v", bad, n, second)
 	}
-	c := app.login(t, "bob")
-	if status, _ := app.me(t, c); status != http.StatusOK {
+	c := app.Login(t, "bob")
+	if status, _ := app.Me(t, c); status != http.StatusOK {
 		t.Errorf("login after junk logout tokens and a rotation: GET /me = %d, want 200", status)
 	}
 }
@@ -129,10 +130,10 @@ func TestKeyRotationAfterJunkLogoutTokens(t *testing.T) {
 // fetch keys.
 func TestJunkLogoutTokensRejectedBeforeKeys(t *testing.T) {
 	app, _ := newBackchannelApp(t)
-	app.login(t, "alice")
+	app.Login(t, "alice")
 	other := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(other.Close)
-	now := app.p.Now()
+	now := app.P.Now()
 	for name, claims := range map[string]map[string]any{
 		"wrong audience": {"aud": "someone-else"},
 		"expired":        {"exp": now.Add(-time.Hour).Unix(), "iat": now.Add(-2 * time.Hour).Unix()},
@@ -142,17 +143,17 @@ func TestJunkLogoutTokensRejectedBeforeKeys(t *testing.T) {
 		"event not obj":  {"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": "yes"}},
 		"nonce":          {"nonce": "n"},
 	} {
-		before := jwksFetches(app.p)
-		claims["iss"] = app.p.URL
+		before := jwksFetches(app.P)
+		claims["iss"] = app.P.URL
 		if _, ok := claims["aud"]; !ok {
-			claims["aud"] = app.p.ClientID
+			claims["aud"] = app.P.ClientID
 		}
 		claims["sub"] = "alice"
 		junk := other.LogoutToken(claims) // an unknown kid, so verifying would fetch keys
 		if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {junk}}); res.StatusCode != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400", name, res.StatusCode)
 		}
-		if got := jwksFetches(app.p) - before; got != 0 {
+		if got := jwksFetches(app.P) - before; got != 0 {
 			t.Errorf("%s: %d JWKS fetches, want none", name, got)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 // memStore is a server-side session store in memory, with everything a
@@ -137,23 +138,23 @@ var (
 )
 
 // newStoreApp is newTestApp with sessions in store.
-func newStoreApp(t *testing.T, store auth.Store, pcfg authtest.Config) *testApp {
+func newStoreApp(t *testing.T, store auth.Store, pcfg authtest.Config) *apptest.App {
 	t.Helper()
-	return newTestApp(t, pcfg, func(c *auth.Config) { c.Store = store })
+	return apptest.New(t, pcfg, func(c *auth.Config) { c.Store = store })
 }
 
 func TestStoreSessionIsAnIDInTheCookie(t *testing.T) {
 	store := newMemStore()
 	app := newStoreApp(t, store, authtest.Config{})
-	c := app.login(t, "alice")
+	c := app.Login(t, "alice")
 	if got := store.len(); got != 1 {
 		t.Fatalf("sessions in the store after login = %d, want 1", got)
 	}
-	cookies := app.sessionCookies(c)
+	cookies := app.SessionCookies(c)
 	if len(cookies) != 1 || len(cookies[0].Value) > 400 {
 		t.Errorf("session cookies = %d, first %d bytes; want one small cookie holding the ID", len(cookies), len(cookies[0].Value))
 	}
-	if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "alice" {
+	if status, u := app.Me(t, c); status != http.StatusOK || u.Subject != "alice" {
 		t.Errorf("GET /me: status %d, user %+v; want 200 alice", status, u)
 	}
 }
@@ -161,15 +162,15 @@ func TestStoreSessionIsAnIDInTheCookie(t *testing.T) {
 func TestStoreLogoutRevokes(t *testing.T) {
 	store := newMemStore()
 	app := newStoreApp(t, store, authtest.Config{})
-	c := app.login(t, "alice")
-	stolen := app.cloneBrowser(t, c)
-	if res, _ := get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusSeeOther {
+	c := app.Login(t, "alice")
+	stolen := app.Clone(t, c)
+	if res, _ := apptest.Get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("GET /auth/logout: status %d, want 303", res.StatusCode)
 	}
 	if got := store.len(); got != 0 {
 		t.Errorf("sessions in the store after logout = %d, want 0", got)
 	}
-	if status, _ := app.me(t, stolen); status != http.StatusUnauthorized {
+	if status, _ := app.Me(t, stolen); status != http.StatusUnauthorized {
 		t.Errorf("GET /me with a copy of the logged-out cookie: status %d, want 401", status)
 	}
 }
@@ -177,15 +178,15 @@ func TestStoreLogoutRevokes(t *testing.T) {
 func TestStoreUnknownSessionIsAnonymous(t *testing.T) {
 	store := newMemStore()
 	app := newStoreApp(t, store, authtest.Config{})
-	c := app.login(t, "alice")
+	c := app.Login(t, "alice")
 	store.mu.Lock()
 	clear(store.sessions) // expired or flushed
 	store.mu.Unlock()
-	res, body := get(t, c, app.URL+"/")
+	res, body := apptest.Get(t, c, app.URL+"/")
 	if body != "anonymous" {
 		t.Errorf("GET / with an unknown session ID: body %q, want anonymous", body)
 	}
-	if ck := setCookies(res)["gatehouse"]; ck == nil || ck.MaxAge >= 0 {
+	if ck := apptest.SetCookies(res)["gatehouse"]; ck == nil || ck.MaxAge >= 0 {
 		t.Errorf("GET / with an unknown session ID: Set-Cookie %v, want the cookie cleared", ck)
 	}
 }
@@ -195,11 +196,11 @@ func TestStoreUnknownSessionIsAnonymous(t *testing.T) {
 func TestStoreOutage(t *testing.T) {
 	store := newMemStore()
 	app := newStoreApp(t, store, authtest.Config{})
-	c := app.login(t, "alice")
+	c := app.Login(t, "alice")
 	store.setDown(true)
 	for _, path := range []string{"/me", "/token"} {
 		for _, accept := range []string{"application/json", "text/html"} {
-			res, body := get(t, c, app.URL+path, "Accept", accept)
+			res, body := apptest.Get(t, c, app.URL+path, "Accept", accept)
 			if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "unavailable") {
 				t.Errorf("GET %s (Accept %s) with the store down: status %d, body %q; want 503 saying unavailable", path, accept, res.StatusCode, body)
 			}
@@ -208,22 +209,22 @@ func TestStoreOutage(t *testing.T) {
 			}
 		}
 	}
-	if res, body := get(t, c, app.URL+"/"); res.StatusCode != http.StatusOK || body != "anonymous" || len(res.Header.Values("Set-Cookie")) != 0 {
+	if res, body := apptest.Get(t, c, app.URL+"/"); res.StatusCode != http.StatusOK || body != "anonymous" || len(res.Header.Values("Set-Cookie")) != 0 {
 		t.Errorf("GET / with the store down: status %d, body %q, Set-Cookie %q; want 200 anonymous and no Set-Cookie", res.StatusCode, body, res.Header.Values("Set-Cookie"))
 	}
-	if !strings.Contains(app.logs.String(), "session store failed") {
-		t.Errorf("logs = %q, want the store failure logged", app.logs.String())
+	if !strings.Contains(app.Logs.String(), "session store failed") {
+		t.Errorf("logs = %q, want the store failure logged", app.Logs.String())
 	}
 	// Logout cannot delete the stored session now: it keeps the cookie
 	// rather than leave a live session behind a cleared one.
-	if res, _ := get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusServiceUnavailable || len(res.Header.Values("Set-Cookie")) != 0 {
+	if res, _ := apptest.Get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusServiceUnavailable || len(res.Header.Values("Set-Cookie")) != 0 {
 		t.Errorf("logout with the store down: status %d, Set-Cookie %q; want 503 and no Set-Cookie", res.StatusCode, res.Header.Values("Set-Cookie"))
 	}
 	store.setDown(false)
-	if status, u := app.me(t, c); status != http.StatusOK || u.Subject != "alice" {
+	if status, u := app.Me(t, c); status != http.StatusOK || u.Subject != "alice" {
 		t.Errorf("GET /me with the store back: status %d, user %+v; want 200 alice", status, u)
 	}
-	if res, _ := get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusSeeOther || store.len() != 0 {
+	if res, _ := apptest.Get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusSeeOther || store.len() != 0 {
 		t.Errorf("logout with the store back: status %d, %d stored sessions; want 303 and none", res.StatusCode, store.len())
 	}
 }
@@ -236,8 +237,8 @@ func TestStoreSharedRefresh(t *testing.T) {
 	p := authtest.NewProvider(authtest.Config{Rotation: authtest.Rotate})
 	t.Cleanup(p.Close)
 	edit := func(c *auth.Config) { c.Store = store }
-	apps := []*testApp{newAppFor(t, p, edit), newAppFor(t, p, edit)}
-	c := apps[0].login(t, "alice")
+	apps := []*apptest.App{apptest.NewFor(t, p, edit), apptest.NewFor(t, p, edit)}
+	c := apps[0].Login(t, "alice")
 	p.Advance(2 * time.Hour)
 	const n = 20
 	var wg sync.WaitGroup
@@ -247,7 +248,7 @@ func TestStoreSharedRefresh(t *testing.T) {
 		wg.Go(func() {
 			// Cookies are per host, not per port: the browser sends the
 			// same session cookie to both instances.
-			res, err := apps[i%2].cloneBrowser(t, c).Get(apps[i%2].URL + "/token")
+			res, err := apps[i%2].Clone(t, c).Get(apps[i%2].URL + "/token")
 			if err != nil {
 				errs <- err
 				return
@@ -282,23 +283,23 @@ func TestStoreSharedRefresh(t *testing.T) {
 func TestStoreSaveFailsAfterRefresh(t *testing.T) {
 	store := newMemStore()
 	app := newStoreApp(t, store, authtest.Config{Rotation: authtest.Rotate})
-	c := app.login(t, "alice")
-	_, before := get(t, c, app.URL+"/token")
-	app.p.Advance(2 * time.Hour)
+	c := app.Login(t, "alice")
+	_, before := apptest.Get(t, c, app.URL+"/token")
+	app.P.Advance(2 * time.Hour)
 	store.mu.Lock()
 	store.saveDown = true
 	store.mu.Unlock()
-	res, after := get(t, c, app.URL+"/token")
+	res, after := apptest.Get(t, c, app.URL+"/token")
 	if res.StatusCode != http.StatusOK || after == before {
 		t.Fatalf("GET /token when the refreshed session cannot be stored: %d %q, want 200 with the new token", res.StatusCode, after)
 	}
-	if _, again := get(t, c, app.URL+"/token"); again != after {
+	if _, again := apptest.Get(t, c, app.URL+"/token"); again != after {
 		t.Errorf("next request: token %q, want %q from the grace cache", again, after)
 	}
-	if n := app.p.Grants("refresh_token"); n != 1 {
+	if n := app.P.Grants("refresh_token"); n != 1 {
 		t.Errorf("refresh_token grants = %d, want 1", n)
 	}
-	if !strings.Contains(app.logs.String(), "not stored") {
+	if !strings.Contains(app.Logs.String(), "not stored") {
 		t.Errorf("the failed save was not logged")
 	}
 }
@@ -308,21 +309,21 @@ func TestStoreSaveFailsAfterRefresh(t *testing.T) {
 func TestStoreLogoutWhenDeleteFails(t *testing.T) {
 	store := newMemStore()
 	app := newStoreApp(t, store, authtest.Config{})
-	c := app.login(t, "alice")
-	stolen := app.cloneBrowser(t, c)
+	c := app.Login(t, "alice")
+	stolen := app.Clone(t, c)
 	store.mu.Lock()
 	store.deleteDown = true
 	store.mu.Unlock()
-	if res, _ := get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusServiceUnavailable || len(res.Header.Values("Set-Cookie")) != 0 {
+	if res, _ := apptest.Get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusServiceUnavailable || len(res.Header.Values("Set-Cookie")) != 0 {
 		t.Errorf("logout when Delete fails: status %d, Set-Cookie %q; want 503 and the cookie kept", res.StatusCode, res.Header.Values("Set-Cookie"))
 	}
 	store.mu.Lock()
 	store.deleteDown = false
 	store.mu.Unlock()
-	if res, _ := get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusSeeOther {
+	if res, _ := apptest.Get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusSeeOther {
 		t.Errorf("logout retried: status %d, want 303", res.StatusCode)
 	}
-	if status, _ := app.me(t, stolen); status != http.StatusUnauthorized {
+	if status, _ := app.Me(t, stolen); status != http.StatusUnauthorized {
 		t.Errorf("copy of the cookie after logout: status %d, want 401", status)
 	}
 }

@@ -20,7 +20,6 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
-	"github.com/gatehouse/auth/internal/testhooks"
 	"github.com/gatehouse/auth/redisstore"
 	"github.com/redis/go-redis/v9"
 )
@@ -124,6 +123,7 @@ func newApp(t testing.TB, p *authtest.Provider, store auth.Store, edit func(*aut
 		CookieSecret: testSecret,
 		Store:        store,
 		Logger:       slog.New(slog.NewTextHandler(app.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:          p.Now, // one clock for provider and middleware
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -132,7 +132,6 @@ func newApp(t testing.TB, p *authtest.Provider, store auth.Store, edit func(*aut
 	if err != nil {
 		t.Fatalf("auth.New: %v", err)
 	}
-	testhooks.SetNow(m, p.Now) // one clock for provider and middleware
 	app.m = m
 	mu.Lock()
 	h = m.Handler(routes(m))
