@@ -49,8 +49,8 @@ const maxChunks = 12
 // plain OAuth 2.0 user API) are kept in extra.
 type session struct {
 	provider  string // name of the provider that signed the user in
-	binding   string // that provider's issuer and client ID, hashed: see provider.binding
-	family    string // random, set at login and kept by every refresh: which sign-in this is
+	binding   [8]byte // that provider's issuer and client ID, hashed: see provider.binding
+	family    [8]byte // random, set at login and kept by every refresh: which sign-in this is
 	created   int64  // unix seconds: start of the absolute session lifetime
 	tokenTime int64  // unix seconds: when the current access token was issued
 	expiry    int64  // unix seconds: access token expiry; 0 when unknown
@@ -120,12 +120,12 @@ const sessionVersion = 3
 // encodes the whole value twice in base64.
 func (s *session) marshal() []byte {
 	s.unpack()
-	n := 16 + len(s.provider) + len(s.binding) + len(s.family) + len(s.tokenType) + len(s.access) + len(s.refresh) + len(s.idToken) + len(s.extra)
+	n := 32 + len(s.provider) + len(s.tokenType) + len(s.access) + len(s.refresh) + len(s.idToken) + len(s.extra)
 	b := make([]byte, 0, n)
 	b = append(b, sessionVersion)
 	b = appendString(b, s.provider)
-	b = appendString(b, s.binding)
-	b = appendString(b, s.family)
+	b = append(b, s.binding[:]...)
+	b = append(b, s.family[:]...)
 	b = binary.AppendVarint(b, s.created)
 	b = binary.AppendVarint(b, s.tokenTime)
 	b = binary.AppendVarint(b, s.expiry)
@@ -147,8 +147,8 @@ func unmarshalSession(b []byte) (*session, error) {
 	d := decoder{b: b[1:]}
 	s := &session{}
 	s.provider = d.string()
-	s.binding = d.string()
-	s.family = d.string()
+	copy(s.binding[:], d.take(8))
+	copy(s.family[:], d.take(8))
 	s.created = d.varint()
 	s.tokenTime = d.varint()
 	s.expiry = d.varint()

@@ -43,7 +43,7 @@ func IdentityFromClaims(b []byte) (*Identity, error) { return identityFrom("", b
 // size without a provider.
 func SealSession(m *Middleware, access, refresh, idToken string, expiry time.Time) (string, error) {
 	now := m.now()
-	s := &session{binding: m.providers[0].binding, family: "12345678", created: now.Unix(), tokenTime: now.Unix(), expiry: expiry.Unix(), access: access, refresh: refresh, idToken: idToken}
+	s := &session{binding: m.providers[0].binding, family: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}, created: now.Unix(), tokenTime: now.Unix(), expiry: expiry.Unix(), access: access, refresh: refresh, idToken: idToken}
 	ss, err := m.sessions.save(context.Background(), s, "")
 	if err != nil {
 		return "", err

@@ -158,7 +158,7 @@ func (m *Middleware) signIn(ctx context.Context, p *provider, f *flowState, q ur
 	s := &session{
 		provider: p.name,
 		binding:  p.binding,
-		family:   string(randomBytes(8)),
+		family:   [8]byte(randomBytes(8)),
 		created:  now.Unix(),
 		refresh:  tok.RefreshToken,
 	}

@@ -328,7 +328,7 @@ func build(ctx context.Context, cfg *Config) (*Middleware, error) {
 		codecs:    sessionCodecs,
 		backend:   b,
 		cache:     cache,
-		ended:     newBoundedCache[string, struct{}](10000, 1<<20),
+		ended:     newBoundedCache[[8]byte, struct{}](10000, 1<<20),
 		lifetime:  cfg.SessionLifetime,
 		providers: ps,
 		now:       cfg.Now,

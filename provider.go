@@ -225,7 +225,7 @@ type provider struct {
 	// hash of both, stored in each session and checked when it is read, so
 	// that a deployment sharing the cookie secret with another one
 	// (staging and production) does not accept the other's sessions.
-	binding string
+	binding [8]byte
 }
 
 // providers are the configured providers, in Config order.
@@ -380,7 +380,7 @@ func (p *provider) setBinding(pc Provider) {
 		id = k.issuer
 	}
 	h := sha256.Sum256([]byte("gatehouse/auth session binding\x00" + id + "\x00" + p.clientID))
-	p.binding = string(h[:8])
+	p.binding = [8]byte(h[:8])
 }
 
 // exchange redeems a login's authorization code with its PKCE verifier.

@@ -72,7 +72,7 @@ type sessions struct {
 	codecs    []securecookie.Codec // the first seals, all open (secret rotation)
 	backend   backend
 	cache     *sessionCache
-	ended     *boundedCache[string, struct{}] // families of sign-ins ended lately
+	ended     *boundedCache[[8]byte, struct{}] // families of sign-ins ended lately
 	lifetime  time.Duration
 	providers providers
 	now       func() time.Time
