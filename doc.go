@@ -91,3 +91,30 @@
 // that ending one takes effect at once): each signed-in request reads the
 // Store. README.md has the measured numbers.
 package auth
+
+// Where things are, for whoever works on this package (godoc does not show
+// this comment). Each concern has one file; the question a file answers
+// is in its first comment.
+//
+//	middleware.go   Config; New (defaults, validate, build) and the route table;
+//	                Handler, RequireLogin; User, Token, Client; Identity
+//	request.go      one request's session: its context value, the writer that sets a
+//	                changed cookie before the response, Client's transport
+//	session.go      sessions: lookup, save, write, forget; backends (the cookie, or a
+//	                Store); the cache of verified sessions
+//	cookie.go       what the cookie holds: the session's format, the flow cookie,
+//	                sealing, names and attributes, chunks, the Cookie-header scanner
+//	store.go        Store and its optional interfaces; the Store backend
+//	memstore.go     MemoryStore: sessions in this process's memory
+//	refresh.go      how refresh works: when, once, grace, failures, the refresh lock
+//	flow.go         login, callback, logout
+//	provider.go     Provider; the provider it becomes; kinds and quirks; code exchange,
+//	                refresh grant, revocation, end-session URL
+//	oidc.go         the OpenID Connect kind: discovery, ID token checks, userinfo
+//	oauth2.go       the plain OAuth 2.0 kind: the user API
+//	keys.go         a provider's signing keys: shared, budgeted fetches
+//	claims.go       the Identity read from claims, and the claims scanner
+//	backchannel.go  EndSessions and back-channel logout
+//	errors.go       errors, and how each is answered
+//	cache.go        the one bounded in-memory cache
+//	google.go, microsoft.go, github.go   presets and their quirks
