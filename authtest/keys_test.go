@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -288,4 +289,75 @@ func TestFailNextPanics(t *testing.T) {
 		}
 	}()
 	p.FailNext(authtest.Fault{IDTokenSigning: "HS256"})
+}
+
+// keyMaterial returns the public key material of each key in the JWKS
+// (n for RSA, x for EC), which a new kid does not change.
+func keyMaterial(t *testing.T, p *authtest.Provider) []string {
+	t.Helper()
+	var out []string
+	for _, k := range jwks(t, p) {
+		out = append(out, fmt.Sprint(k["n"], k["x"]))
+	}
+	return out
+}
+
+// TestKeysOfOpenProviders: providers open at once never share a key,
+// and each RotateKey brings a key the provider has not used before. The
+// key pool works alike for both algorithms; ES256 keys are cheap.
+func TestKeysOfOpenProviders(t *testing.T) {
+	t.Parallel()
+	cfg := authtest.Config{SigningAlg: "ES256"}
+	seen := make(map[string]string) // key material -> where
+	kids := make(map[any]bool)
+	// note checks the signing key, the last in the JWKS.
+	note := func(p *authtest.Provider, where string) {
+		t.Helper()
+		keys, set := keyMaterial(t, p), jwks(t, p)
+		m, kid := keys[len(keys)-1], set[len(set)-1]["kid"]
+		if prev, ok := seen[m]; ok {
+			t.Errorf("%s: signing key already used by %s", where, prev)
+		}
+		if kids[kid] {
+			t.Errorf("%s: kid %v already used", where, kid)
+		}
+		seen[m], kids[kid] = where, true
+	}
+	a, b := newProvider(t, cfg), newProvider(t, cfg)
+	note(a, "provider a")
+	note(b, "provider b")
+	for i := range 3 {
+		a.RotateKey(true)
+		note(a, fmt.Sprintf("provider a after RotateKey(true) %d", i+1))
+	}
+	a.RotateKey(false)
+	note(a, "provider a after RotateKey(false)")
+	if n := len(jwks(t, a)); n != 1 {
+		t.Errorf("after RotateKey(false): %d keys in JWKS, want 1", n)
+	}
+}
+
+// TestFreshKey: by default a provider may take over the key of one closed
+// before it (with a new kid); with FreshKey it never does. Not parallel:
+// no other test may take the closed provider's key in between.
+func TestFreshKey(t *testing.T) {
+	first := authtest.NewProvider(authtest.Config{SigningAlg: "ES256"})
+	key, kid := keyMaterial(t, first)[0], jwks(t, first)[0]["kid"]
+	first.Close()
+
+	fresh := newProvider(t, authtest.Config{SigningAlg: "ES256", FreshKey: true})
+	if keyMaterial(t, fresh)[0] == key {
+		t.Errorf("FreshKey provider: has the key of a closed provider, want a new one")
+	}
+	fresh.RotateKey(false)
+	if keyMaterial(t, fresh)[0] == key {
+		t.Errorf("FreshKey provider after RotateKey: has the key of a closed provider, want a new one")
+	}
+	reused := newProvider(t, authtest.Config{SigningAlg: "ES256"})
+	if keyMaterial(t, reused)[0] != key {
+		t.Errorf("default provider after a Close: a new key, want the closed provider's key (cheap)")
+	}
+	if jwks(t, reused)[0]["kid"] == kid {
+		t.Errorf("default provider after a Close: kid %v of the closed provider, want a new one", kid)
+	}
 }

@@ -2,6 +2,7 @@ package authtest
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // User is a test user. Its claims go into ID tokens and userinfo
@@ -99,6 +102,18 @@ type Config struct {
 	// SigningAlg is the ID token signing algorithm: "RS256" (default)
 	// or "ES256".
 	SigningAlg string
+	// FreshKey generates new signing keys for this provider, at start
+	// and on every RotateKey, and never reuses them. By default a
+	// provider reuses keys that providers closed earlier in the process
+	// gave back (with a new kid), and generates a key only when none is
+	// free: a 2048-bit RSA key takes about 100ms of CPU to generate,
+	// more than the rest of a typical test, and tests start many
+	// providers one after another. Providers open at the same time never
+	// share a key either way. Set FreshKey when a token signed by a
+	// provider closed earlier must never verify with a later one's keys
+	// (the kid differs, but a verifier that ignores kid would accept
+	// it). Default false.
+	FreshKey bool
 	// RequirePKCE rejects authorization requests without a
 	// code_challenge. Only the S256 method is ever accepted.
 	RequirePKCE bool
@@ -164,6 +179,9 @@ type Provider struct {
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
 
+	leaseMu sync.Mutex                                  // guards leased; never held with mu
+	leased  map[jose.SignatureAlgorithm][]crypto.Signer // pool keys to give back on Close
+
 	mu           sync.Mutex
 	offset       time.Duration // sum of Advance calls
 	users        map[string]User
@@ -193,10 +211,6 @@ func NewProvider(cfg Config) *Provider {
 	if err != nil {
 		panic(err)
 	}
-	key, err := newSigningKey(alg)
-	if err != nil {
-		panic(fmt.Sprintf("authtest: generating signing key: %v", err))
-	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		panic(fmt.Sprintf("authtest: failed to listen on %s: %v", c.Addr, err))
@@ -212,7 +226,7 @@ func NewProvider(cfg Config) *Provider {
 		users:        make(map[string]User),
 		redirectURIs: make(map[string]bool),
 		logoutURIs:   make(map[string]bool),
-		keys:         []*signingKey{key},
+		leased:       make(map[jose.SignatureAlgorithm][]crypto.Signer),
 		sessions:     make(map[string]*session),
 		codes:        make(map[string]*authCode),
 		tokens:       make(map[string]*token),
@@ -226,6 +240,12 @@ func NewProvider(cfg Config) *Provider {
 		ln.Close()
 		panic(fmt.Sprintf("authtest: Config.AutoApprove %q is not one of Config.Users", c.AutoApprove))
 	}
+	key, err := p.newKey(alg)
+	if err != nil {
+		ln.Close()
+		panic(fmt.Sprintf("authtest: generating signing key: %v", err))
+	}
+	p.keys = []*signingKey{key}
 	for _, u := range c.RedirectURIs {
 		p.redirectURIs[u] = true
 	}
@@ -302,6 +322,7 @@ func (p *Provider) Close() {
 			p.srv.Close()
 		}
 		p.transport.CloseIdleConnections()
+		p.releaseKeys()
 	})
 }
 

@@ -323,6 +323,7 @@ func TestDiscovery(t *testing.T) {
 			}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			p := newProvider(t, tt.cfg)
 			res, body := get(t, p.Client(), p.URL+"/.well-known/openid-configuration")
 			if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/json" {

@@ -133,7 +133,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 			out.fault.IDToken(out.claims)
 		}
 		var err error
-		out.resp.IDToken, err = signIDToken(out.key, out.claims, out.fault.IDTokenSigning)
+		out.resp.IDToken, err = p.signIDToken(out.key, out.claims, out.fault.IDTokenSigning)
 		if err != nil {
 			p.writeError(w, &oauthError{status: http.StatusInternalServerError, code: "server_error", desc: "signing the ID token failed"})
 			return
