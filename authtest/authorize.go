@@ -22,6 +22,7 @@ type session struct {
 	sub      string
 	sid      string // the ID token's sid claim
 	authTime time.Time
+	expires  time.Time // Config.SessionTTL after its last use
 }
 
 // authCode is an issued authorization code and what it is bound to.
@@ -109,6 +110,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 
 	p.mu.Lock()
 	now := p.now()
+	p.sweep(now)
 	key, sess := p.session(r)
 	stale := sess != nil && maxAge >= 0 && !now.Before(sess.authTime.Add(maxAge))
 	// Decide: approve the session's user (sess stays), sign sub in afresh
@@ -168,6 +170,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.sessions[key] = sess
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: key, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	}
+	sess.expires = now.Add(p.cfg.SessionTTL)
 	code := rand.Text()
 	p.codes[code] = &authCode{
 		clientID:    clientID,
@@ -185,14 +188,15 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 }
 
 // session returns the provider session named by r's cookie, if there is
-// one and its user still exists. The caller holds p.mu.
+// one, it has not expired and its user still exists. The caller holds
+// p.mu.
 func (p *Provider) session(r *http.Request) (string, *session) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return "", nil
 	}
 	s := p.sessions[c.Value]
-	if s == nil {
+	if s == nil || !p.now().Before(s.expires) {
 		return "", nil
 	}
 	if _, ok := p.users[s.sub]; !ok {
@@ -209,8 +213,10 @@ func (p *Provider) startSession(sub string) (string, bool) {
 	if _, ok := p.users[sub]; !ok {
 		return "", false
 	}
+	now := p.now()
+	p.sweep(now)
 	key := rand.Text()
-	p.sessions[key] = &session{sub: sub, sid: rand.Text(), authTime: p.now()}
+	p.sessions[key] = &session{sub: sub, sid: rand.Text(), authTime: now, expires: now.Add(p.cfg.SessionTTL)}
 	return key, true
 }
 

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/auth/authtest"
 )
@@ -242,4 +243,23 @@ func hasCookie(res *http.Response, name string) bool {
 		}
 	}
 	return false
+}
+
+// TestSessionTTL: a provider session ends after SessionTTL without use;
+// each use starts the period again.
+func TestSessionTTL(t *testing.T) {
+	t.Parallel()
+	p := newProvider(t, authtest.Config{SigningAlg: "ES256", SessionTTL: time.Hour})
+	browser := p.Browser(t, "alice")
+	silent := authParams(p, "prompt", "none")
+	for i := range 3 {
+		p.Advance(50 * time.Minute)
+		if _, _, params := authorize(t, p, browser, silent); params.Get("code") == "" {
+			t.Fatalf("GET /authorize, prompt=none, used every 50m (%d): redirect %v, want a code", i+1, params)
+		}
+	}
+	p.Advance(time.Hour)
+	if _, _, params := authorize(t, p, browser, silent); params.Get("error") != "login_required" {
+		t.Errorf("GET /authorize, prompt=none, 1h after last use: redirect %v, want error login_required", params)
+	}
 }

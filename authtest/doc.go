@@ -20,7 +20,8 @@
 // carry the user claims that the scope asks for (see [User]).
 //
 // A browser signed in at the provider holds the cookie
-// "authtest_session", naming a provider session on the server. With a
+// "authtest_session", naming a provider session on the server, which
+// ends after [Config].SessionTTL without use. With a
 // provider session, the authorization endpoint approves its user at
 // once, unless prompt=login or prompt=select_account asks for the user
 // chooser; prompt=none without one answers login_required. Without a

@@ -130,6 +130,12 @@ type Config struct {
 	// lifetimes of what the provider issues, counted from issue.
 	// Defaults 1m, 1h, 1h and 24h.
 	CodeTTL, AccessTokenTTL, IDTokenTTL, RefreshTokenTTL time.Duration
+	// SessionTTL is how long a provider session (a browser signed in
+	// at the provider) lasts without use; each authorization request
+	// it approves starts the period again. Expired sessions, codes and
+	// tokens are forgotten once there are many, so a long-running
+	// provider stays small. Default 24h.
+	SessionTTL time.Duration
 	// TokenAuthMethods are the client authentication methods the token
 	// and revocation endpoints accept and advertise:
 	// "client_secret_basic", "client_secret_post" and "none" (a public
@@ -193,6 +199,7 @@ type Provider struct {
 	sessions     map[string]*session
 	codes        map[string]*authCode
 	tokens       map[string]*token
+	sweepMin     int // minSweep, or less in tests
 	sweepAt      int // see sweep
 	log          []Request
 	grants       map[string]int
@@ -232,6 +239,7 @@ func NewProvider(cfg Config) *Provider {
 		tokens:       make(map[string]*token),
 		grants:       make(map[string]int),
 		backchannel:  c.BackchannelLogoutURI,
+		sweepMin:     minSweep,
 	}
 	for _, u := range c.Users {
 		p.addUser(u)
@@ -289,6 +297,7 @@ func withDefaults(c Config) Config {
 	defaultDuration(&c.AccessTokenTTL, time.Hour)
 	defaultDuration(&c.IDTokenTTL, time.Hour)
 	defaultDuration(&c.RefreshTokenTTL, 24*time.Hour)
+	defaultDuration(&c.SessionTTL, 24*time.Hour)
 	if len(c.TokenAuthMethods) == 0 {
 		c.TokenAuthMethods = defaultAuthMethods
 	}

@@ -281,18 +281,20 @@ func (p *Provider) refresh(clientID string, form url.Values) (*issued, *oauthErr
 	return p.issue(t.g, scope, "", p.cfg.Rotation != NoRotation), nil
 }
 
-// minSweep is how many tokens and codes the provider holds before it
-// first forgets the expired ones, so a demo provider that runs for days
-// stays small.
+// minSweep is how many tokens, codes and provider sessions the provider
+// holds before it first forgets the expired ones, so a demo provider
+// that runs for days stays small.
 const minSweep = 10000
 
-// sweep forgets expired tokens and codes once there are many; the next
-// sweep waits until the number has doubled. The caller holds p.mu.
+// sweep forgets expired tokens, codes and provider sessions once there
+// are many; the next sweep waits until the number has doubled. It runs
+// wherever they are created. The caller holds p.mu.
 func (p *Provider) sweep(now time.Time) {
-	if len(p.tokens)+len(p.codes) < max(minSweep, p.sweepAt) {
+	held := func() int { return len(p.tokens) + len(p.codes) + len(p.sessions) }
+	if held() < max(p.sweepMin, p.sweepAt) {
 		return
 	}
-	defer func() { p.sweepAt = 2 * (len(p.tokens) + len(p.codes)) }()
+	defer func() { p.sweepAt = 2 * held() }()
 	for k, t := range p.tokens {
 		if now.After(t.expires) {
 			delete(p.tokens, k)
@@ -301,6 +303,11 @@ func (p *Provider) sweep(now time.Time) {
 	for k, c := range p.codes {
 		if now.After(c.expires) {
 			delete(p.codes, k)
+		}
+	}
+	for k, s := range p.sessions {
+		if !now.Before(s.expires) {
+			delete(p.sessions, k)
 		}
 	}
 }
