@@ -43,22 +43,29 @@ func (t *token) valid(now time.Time) bool {
 // oauthError is an error response of the token or revocation endpoint
 // (RFC 6749 §5.2).
 type oauthError struct {
-	status         int
-	code, desc     string
-	basicChallenge bool
+	status     int
+	code, desc string
+	challenge  string // WWW-Authenticate, with status 401
 }
 
 func badRequest(code, desc string) *oauthError {
 	return &oauthError{status: http.StatusBadRequest, code: code, desc: desc}
 }
 
-func invalidClient(desc string) *oauthError {
-	return &oauthError{status: http.StatusUnauthorized, code: "invalid_client", desc: desc, basicChallenge: true}
+// invalidClient is a failed client authentication. RFC 6749 §5.2: a
+// client that authenticated with the Authorization header gets 401 and
+// a challenge for the scheme it used (a 401 must carry one, RFC 9110
+// §15.5.2); any other client gets 400.
+func invalidClient(usedBasic bool, desc string) *oauthError {
+	if usedBasic {
+		return &oauthError{status: http.StatusUnauthorized, code: "invalid_client", desc: desc, challenge: `Basic realm="authtest"`}
+	}
+	return badRequest("invalid_client", desc)
 }
 
 func (p *Provider) writeError(w http.ResponseWriter, e *oauthError) {
-	if e.basicChallenge && slices.Contains(p.cfg.TokenAuthMethods, "client_secret_basic") {
-		w.Header().Set("WWW-Authenticate", `Basic realm="authtest"`)
+	if e.challenge != "" {
+		w.Header().Set("WWW-Authenticate", e.challenge)
 	}
 	noStore(w)
 	writeJSON(w, e.status, map[string]string{"error": e.code, "error_description": e.desc})
@@ -186,7 +193,7 @@ func (p *Provider) authenticate(r *http.Request) (string, *oauthError) {
 		secret, err2 = url.QueryUnescape(pass)
 		switch {
 		case err1 != nil || err2 != nil:
-			return "", invalidClient("malformed Basic credentials")
+			return "", invalidClient(true, "malformed Basic credentials")
 		case form.Has("client_secret"):
 			return "", badRequest("invalid_request", "more than one client authentication method")
 		case form.Has("client_id") && form.Get("client_id") != id:
@@ -197,15 +204,16 @@ func (p *Provider) authenticate(r *http.Request) (string, *oauthError) {
 	} else if form.Has("client_id") {
 		method, id = "none", form.Get("client_id")
 	} else {
-		return "", invalidClient("client authentication required")
+		return "", invalidClient(false, "client authentication required")
 	}
+	basic := method == "client_secret_basic"
 	switch {
 	case !slices.Contains(p.cfg.TokenAuthMethods, method):
-		return "", invalidClient("client authentication method " + method + " is not allowed")
+		return "", invalidClient(basic, "client authentication method "+method+" is not allowed")
 	case id != p.ClientID:
-		return "", invalidClient("unknown client")
+		return "", invalidClient(basic, "unknown client")
 	case method != "none" && subtle.ConstantTimeCompare([]byte(secret), []byte(p.ClientSecret)) != 1:
-		return "", invalidClient("wrong client secret")
+		return "", invalidClient(basic, "wrong client secret")
 	}
 	return id, nil
 }

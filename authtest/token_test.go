@@ -100,15 +100,18 @@ func TestClientAuth(t *testing.T) {
 		{name: "basic", auth: basic("test-client", secret), wantStatus: http.StatusOK},
 		{name: "post", auth: postAuth("test-client", secret), wantStatus: http.StatusOK},
 		{name: "basic, wrong secret", auth: basic("test-client", "wrong"), wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
-		{name: "post, wrong secret", auth: postAuth("test-client", "wrong"), wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
+		{name: "post, wrong secret", auth: postAuth("test-client", "wrong"), wantStatus: http.StatusBadRequest, wantError: "invalid_client"},
 		{name: "basic, not form-encoded", auth: func(r *http.Request, _ url.Values) { r.SetBasicAuth("test-client", secret) }, wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
 		{name: "basic, unknown client", auth: basic("other", secret), wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
-		{name: "no credentials", auth: func(*http.Request, url.Values) {}, wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
+		{name: "no credentials", auth: func(*http.Request, url.Values) {}, wantStatus: http.StatusBadRequest, wantError: "invalid_client"},
 		{name: "basic and post", auth: both, wantStatus: http.StatusBadRequest, wantError: "invalid_request"},
 		{name: "basic, only post allowed", methods: []string{"client_secret_post"}, auth: basic("test-client", secret), wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
-		{name: "post, only basic allowed", methods: []string{"client_secret_basic"}, auth: postAuth("test-client", secret), wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
+		{name: "basic, wrong secret, only post allowed", methods: []string{"client_secret_post"}, auth: basic("test-client", "wrong"), wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
+		{name: "post, only basic allowed", methods: []string{"client_secret_basic"}, auth: postAuth("test-client", secret), wantStatus: http.StatusBadRequest, wantError: "invalid_client"},
+		{name: "post, wrong secret, only post allowed", methods: []string{"client_secret_post"}, auth: postAuth("test-client", "wrong"), wantStatus: http.StatusBadRequest, wantError: "invalid_client"},
 		{name: "public client", methods: []string{"none"}, auth: postAuth("test-client", ""), wantStatus: http.StatusOK},
-		{name: "public client, not allowed", auth: postAuth("test-client", ""), wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
+		{name: "public client, not allowed", auth: postAuth("test-client", ""), wantStatus: http.StatusBadRequest, wantError: "invalid_client"},
+		{name: "public client, unknown", methods: []string{"none"}, auth: postAuth("other", ""), wantStatus: http.StatusBadRequest, wantError: "invalid_client"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -126,10 +129,10 @@ func TestClientAuth(t *testing.T) {
 			if res.StatusCode != tt.wantStatus || !strings.Contains(resBody, tt.wantError) {
 				t.Errorf("POST /token: status %d, body %.200q; want %d %s", res.StatusCode, resBody, tt.wantStatus, tt.wantError)
 			}
-			if tt.wantStatus == http.StatusUnauthorized && (tt.methods == nil || slices.Contains(tt.methods, "client_secret_basic")) {
-				if got := res.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Basic ") {
-					t.Errorf("POST /token: WWW-Authenticate %q, want a Basic challenge", got)
-				}
+			// RFC 9110 §15.5.2: a 401 carries a challenge; RFC 6749
+			// §5.2: one for the scheme the client used, Basic.
+			if got := res.Header.Get("WWW-Authenticate"); (res.StatusCode == http.StatusUnauthorized) != strings.HasPrefix(got, "Basic ") {
+				t.Errorf("POST /token: status %d, WWW-Authenticate %q; want a Basic challenge with 401 only", res.StatusCode, got)
 			}
 		})
 	}
@@ -317,7 +320,7 @@ func TestRevocation(t *testing.T) {
 		}, http.StatusBadRequest, http.StatusOK, true},
 		{"wrong secret", func(tr tokenResult) url.Values {
 			return url.Values{"token": {tr.RefreshToken}, "client_id": {p.ClientID}, "client_secret": {"wrong"}}
-		}, http.StatusUnauthorized, http.StatusOK, true},
+		}, http.StatusBadRequest, http.StatusOK, true},
 	} {
 		tr := login(t, p, "alice")
 		before := p.Revocations()
