@@ -445,8 +445,25 @@ func (p *Provider) routes() http.Handler {
 			http.Error(w, "authtest: malformed request: "+err.Error(), http.StatusBadRequest)
 			return
 		}
+		// "Parameters sent without a value MUST be treated as if they
+		// were omitted from the request" (RFC 6749 §3.1, §3.2).
+		dropEmpty(r.Form)
+		dropEmpty(r.PostForm)
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// dropEmpty removes the empty values from v, and the names left with
+// none.
+func dropEmpty(v url.Values) {
+	for k, vs := range v {
+		vs = slices.DeleteFunc(vs, func(s string) bool { return s == "" })
+		if len(vs) == 0 {
+			delete(v, k)
+		} else {
+			v[k] = vs
+		}
+	}
 }
 
 // discoveryDocument returns the OpenID Provider Metadata (OIDC
