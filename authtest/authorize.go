@@ -73,6 +73,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	case q.Has("request_uri"):
 		fail("request_uri_not_supported", "request_uri is not supported")
 		return
+	case !q.Has("response_type"):
+		fail("invalid_request", "response_type missing") // RFC 6749 §4.1.2.1
+		return
 	case q.Get("response_type") != "code":
 		fail("unsupported_response_type", "response_type must be code")
 		return

@@ -27,6 +27,7 @@ func TestAuthorizeErrors(t *testing.T) {
 		{name: "redirect_uri prefix", sub: "alice", edit: func(q url.Values) { q.Set("redirect_uri", redirectURI+"/x") }, wantStatus: http.StatusBadRequest},
 		{name: "no redirect_uri", sub: "alice", edit: func(q url.Values) { q.Del("redirect_uri") }, wantStatus: http.StatusBadRequest},
 		{name: "unknown client_id", sub: "alice", edit: func(q url.Values) { q.Set("client_id", "other") }, wantStatus: http.StatusBadRequest},
+		{name: "no response_type", sub: "alice", edit: func(q url.Values) { q.Del("response_type") }, wantStatus: http.StatusFound, wantError: "invalid_request"},
 		{name: "response_type token", sub: "alice", edit: func(q url.Values) { q.Set("response_type", "token") }, wantStatus: http.StatusFound, wantError: "unsupported_response_type"},
 		{name: "scope without openid", sub: "alice", edit: func(q url.Values) { q.Set("scope", "email profile") }, wantStatus: http.StatusFound, wantError: "invalid_scope"},
 		{name: "PKCE plain", sub: "alice", edit: func(q url.Values) { q.Set("code_challenge_method", "plain") }, wantStatus: http.StatusFound, wantError: "invalid_request"},
