@@ -102,6 +102,11 @@ func (p *Provider) releaseKeys() {
 	clear(p.leased)
 }
 
+// rs256Key is the RS256 key that providers with another SigningAlg
+// publish besides their own keys and never sign with (see
+// Config.SigningAlg), one for the whole process.
+var rs256Key = sync.OnceValues(func() (*signingKey, error) { return newSigningKey(jose.RS256) })
+
 func (k *signingKey) public() jose.JSONWebKey {
 	return jose.JSONWebKey{Key: k.priv.Public(), KeyID: k.kid, Use: "sig", Algorithm: string(k.alg)}
 }
@@ -171,7 +176,8 @@ func (p *Provider) signingKey() *signingKey {
 
 // RotateKey makes a new key with a new kid the signing key. With keepOld,
 // the keys published so far stay in the JWKS, so tokens they signed still
-// verify; without it, the JWKS holds only the new key.
+// verify; without it, the JWKS holds only the new key (and, with
+// SigningAlg ES256, the RS256 key that signs nothing, which stays).
 //
 // The new key is one this provider has never used, and no other open
 // provider holds. Without Config.FreshKey it comes from a pool of keys
@@ -204,6 +210,9 @@ func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, k := range p.keys {
 		set.Keys = append(set.Keys, k.public())
+	}
+	if p.rs256 != nil {
+		set.Keys = append(set.Keys, p.rs256.public())
 	}
 	p.mu.Unlock()
 	writeJSON(w, http.StatusOK, set)

@@ -100,7 +100,10 @@ type Config struct {
 	// AutoApprove is not one of Users.
 	AutoApprove string
 	// SigningAlg is the ID token signing algorithm: "RS256" (default)
-	// or "ES256".
+	// or "ES256", the client's id_token_signed_response_alg. With
+	// ES256, discovery lists RS256 too and the JWKS also holds an RS256
+	// key, which signs nothing: OpenID Connect Discovery 1.0 §3
+	// requires RS256 among id_token_signing_alg_values_supported.
 	SigningAlg string
 	// FreshKey generates new signing keys for this provider, at start
 	// and on every RotateKey, and never reuses them. By default a
@@ -196,6 +199,7 @@ type Provider struct {
 	logoutURIs   map[string]bool
 	backchannel  string        // backchannel_logout_uri, or ""
 	keys         []*signingKey // published in JWKS; the last one signs
+	rs256        *signingKey   // with SigningAlg ES256: published, never signs, shared
 	sessions     map[string]*session
 	codes        map[string]*authCode
 	tokens       map[string]*token
@@ -254,6 +258,16 @@ func NewProvider(cfg Config) *Provider {
 		panic(fmt.Sprintf("authtest: generating signing key: %v", err))
 	}
 	p.keys = []*signingKey{key}
+	if alg != jose.RS256 {
+		// OIDC Discovery 1.0 §3: RS256 must be among the supported
+		// algorithms. The client's registered algorithm is SigningAlg,
+		// so this key never signs, and every provider can publish the
+		// same one.
+		if p.rs256, err = rs256Key(); err != nil {
+			ln.Close()
+			panic(fmt.Sprintf("authtest: generating signing key: %v", err))
+		}
+	}
 	for _, u := range c.RedirectURIs {
 		p.redirectURIs[u] = true
 	}
@@ -469,6 +483,10 @@ func dropEmpty(v url.Values) {
 // discoveryDocument returns the OpenID Provider Metadata (OIDC
 // Discovery 1.0 §3).
 func (p *Provider) discoveryDocument() []byte {
+	algs := []string{p.cfg.SigningAlg}
+	if p.rs256 != nil {
+		algs = append(algs, string(jose.RS256)) // §3: RS256 MUST be included
+	}
 	doc := struct {
 		Issuer                string   `json:"issuer"`
 		AuthorizationEndpoint string   `json:"authorization_endpoint"`
@@ -504,7 +522,7 @@ func (p *Provider) discoveryDocument() []byte {
 		ResponseTypes:         []string{"code"},
 		ResponseModes:         []string{"query"},
 		SubjectTypes:          []string{"public"},
-		IDTokenAlgs:           []string{p.cfg.SigningAlg},
+		IDTokenAlgs:           algs,
 		Scopes:                []string{"openid", "email", "profile", "offline_access", "groups"},
 		Claims: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "sid",
 			"email", "email_verified", "name", "picture", "groups"},

@@ -316,7 +316,7 @@ func TestDiscovery(t *testing.T) {
 		}},
 		{"configured", authtest.Config{Host: "localhost", SigningAlg: "ES256", IssuerParameter: true, TokenAuthMethods: []string{"client_secret_basic", "none"}},
 			map[string]any{
-				"id_token_signing_alg_values_supported":          []any{"ES256"},
+				"id_token_signing_alg_values_supported":          []any{"ES256", "RS256"},
 				"token_endpoint_auth_methods_supported":          []any{"client_secret_basic", "none"},
 				"revocation_endpoint_auth_methods_supported":     []any{"client_secret_basic", "none"},
 				"authorization_response_iss_parameter_supported": true,
