@@ -23,6 +23,13 @@ type session struct {
 	sid      string // the ID token's sid claim
 	authTime time.Time
 	expires  time.Time // Config.SessionTTL after its last use
+	xsrf     string    // in the logout confirmation form, so only it confirms
+}
+
+// newSession returns a provider session for sub, signed in at now. The
+// caller holds p.mu.
+func (p *Provider) newSession(sub string, now time.Time) *session {
+	return &session{sub: sub, sid: rand.Text(), authTime: now, expires: now.Add(p.cfg.SessionTTL), xsrf: rand.Text()}
 }
 
 // authCode is an issued authorization code and what it is bound to.
@@ -169,7 +176,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	if sess == nil { // a fresh sign-in: start a new provider session
 		delete(p.sessions, key)
 		key = rand.Text()
-		sess = &session{sub: sub, sid: rand.Text(), authTime: now}
+		sess = p.newSession(sub, now)
 		p.sessions[key] = sess
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: key, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	}
@@ -219,7 +226,7 @@ func (p *Provider) startSession(sub string) (string, bool) {
 	now := p.now()
 	p.sweep(now)
 	key := rand.Text()
-	p.sessions[key] = &session{sub: sub, sid: rand.Text(), authTime: now, expires: now.Add(p.cfg.SessionTTL)}
+	p.sessions[key] = p.newSession(sub, now)
 	return key, true
 }
 
