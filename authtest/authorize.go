@@ -118,11 +118,25 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		maxAge = time.Duration(n) * time.Second
 	}
 
+	// OIDC Core §3.1.2.1: id_token_hint is an ID token this provider
+	// issued, expired or not; its sub is the user the client expects.
+	hintSub := ""
+	if hint := q.Get("id_token_hint"); hint != "" {
+		claims, err := p.verifyIDToken(hint)
+		if err != nil {
+			fail("invalid_request", "id_token_hint was not issued by this provider")
+			return
+		}
+		hintSub, _ = claims["sub"].(string)
+	}
+
 	p.mu.Lock()
 	now := p.now()
 	p.sweep(now)
 	key, sess := p.session(r)
 	stale := sess != nil && maxAge >= 0 && !now.Before(sess.authTime.Add(maxAge))
+	// Someone else is signed in than the user the client expects.
+	otherUser := sess != nil && hintSub != "" && sess.sub != hintSub
 	// Decide: approve the session's user (sess stays), sign sub in afresh
 	// (sub set, sess nil), or show the chooser (both empty).
 	var sub string
@@ -136,21 +150,26 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 		sess = nil
 	case slices.Contains(prompt, "none"):
-		if sess == nil || stale {
+		if sess == nil || stale || otherUser {
 			p.mu.Unlock()
-			fail("login_required", "no provider session")
+			fail("login_required", "no provider session for the user")
 			return
 		}
 	case slices.Contains(prompt, "login") || slices.Contains(prompt, "select_account"):
 		sess = nil
-	case sess != nil && !stale:
+	case sess != nil && !stale && !otherUser:
 		// approve the session's user
 	case p.cfg.AutoApprove != "":
-		if sess != nil {
+		_, hinted := p.users[hintSub]
+		_, loginHinted := p.users[q.Get("login_hint")]
+		switch {
+		case sess != nil && !otherUser:
 			sub = sess.sub // sign the same user in again
-		} else if _, ok := p.users[q.Get("login_hint")]; ok {
+		case hinted:
+			sub = hintSub
+		case loginHinted:
 			sub = q.Get("login_hint")
-		} else {
+		default:
 			sub = p.cfg.AutoApprove
 		}
 		sess = nil
@@ -162,8 +181,10 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		for _, s := range p.order {
 			page.Users = append(page.Users, p.users[s])
 		}
+		// The chooser's answer carries the request again, but not the
+		// id_token_hint: the user has chosen.
 		for _, k := range slices.Sorted(maps.Keys(q)) {
-			if k != "sub" {
+			if k != "sub" && k != "id_token_hint" {
 				page.Params = append(page.Params, param{k, q.Get(k)})
 			}
 		}

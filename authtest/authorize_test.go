@@ -264,3 +264,69 @@ func TestSessionTTL(t *testing.T) {
 		t.Errorf("GET /authorize, prompt=none, 1h after last use: redirect %v, want error login_required", params)
 	}
 }
+
+// TestIDTokenHint: an id_token_hint names the user the client expects
+// (OIDC Core §3.1.2.1). If another user is signed in, prompt=none
+// answers login_required and otherwise the user chooses again, or
+// AutoApprove signs the hinted user in.
+func TestIDTokenHint(t *testing.T) {
+	t.Parallel()
+	other := newProvider(t, authtest.Config{SigningAlg: "ES256"})
+	for _, tt := range []struct {
+		name        string
+		autoApprove string
+		session     string // provider session of this user
+		hintFor     string
+		hint        func(p *authtest.Provider) string // instead of hintFor
+		kv          []string
+		want        string // sub of the code; "" the chooser; "error:x" an error
+	}{
+		{name: "same user, prompt none", session: "alice", hintFor: "alice", kv: []string{"prompt", "none"}, want: "alice"},
+		{name: "same user", session: "alice", hintFor: "alice", want: "alice"},
+		{name: "other user, prompt none", session: "alice", hintFor: "bob", kv: []string{"prompt", "none"}, want: "error:login_required"},
+		{name: "other user", session: "alice", hintFor: "bob"},
+		{name: "other user, auto", autoApprove: "alice", session: "alice", hintFor: "bob", want: "bob"},
+		{name: "no session, auto", autoApprove: "alice", hintFor: "bob", want: "bob"},
+		{name: "no session, prompt none", hintFor: "alice", kv: []string{"prompt", "none"}, want: "error:login_required"},
+		{name: "expired hint", session: "alice", hint: func(p *authtest.Provider) string {
+			hint := login(t, p, "alice").IDToken
+			p.Advance(2 * time.Hour)
+			return hint
+		}, kv: []string{"prompt", "none"}, want: "alice"},
+		{name: "another provider's hint", session: "alice", hint: func(*authtest.Provider) string { return login(t, other, "alice").IDToken }, want: "error:invalid_request"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := newProvider(t, authtest.Config{AutoApprove: tt.autoApprove, SigningAlg: "ES256"})
+			var hint string
+			if tt.hint != nil {
+				hint = tt.hint(p)
+			} else {
+				hint = login(t, p, tt.hintFor).IDToken
+			}
+			q := authParams(p, append([]string{"id_token_hint", hint}, tt.kv...)...)
+			res, body, params := authorize(t, p, p.Browser(t, tt.session), q)
+			switch {
+			case tt.want == "":
+				if res.StatusCode != http.StatusOK || !strings.Contains(body, "<form") {
+					t.Fatalf("GET /authorize: status %d, body %.100q; want 200 with the chooser", res.StatusCode, body)
+				}
+				if strings.Contains(body, hint) || strings.Contains(body, "id_token_hint") {
+					t.Errorf("chooser page holds the id_token_hint")
+				}
+			case strings.HasPrefix(tt.want, "error:"):
+				if got := params.Get("error"); got != strings.TrimPrefix(tt.want, "error:") {
+					t.Errorf("GET /authorize: status %d, redirect %v; want error %s", res.StatusCode, params, tt.want[6:])
+				}
+			default:
+				if res.StatusCode != http.StatusFound || params.Get("code") == "" {
+					t.Fatalf("GET /authorize: status %d, redirect %v; want 302 with a code", res.StatusCode, params)
+				}
+				tr := post(t, p, "/token", codeForm(params.Get("code")))
+				if got := jwtPart(t, tr.IDToken, 1)["sub"]; got != tt.want {
+					t.Errorf("ID token sub = %v, want %s", got, tt.want)
+				}
+			}
+		})
+	}
+}

@@ -21,12 +21,16 @@
 //
 // A browser signed in at the provider holds the cookie
 // "authtest_session", naming a provider session on the server, which
-// ends after [Config].SessionTTL without use. With a
-// provider session, the authorization endpoint approves its user at
-// once, unless prompt=login or prompt=select_account asks for the user
-// chooser; prompt=none without one answers login_required. Without a
-// session it signs in [Config].AutoApprove (or a login_hint naming a
-// user), or shows an HTML page with one button per user.
+// ends after [Config].SessionTTL without use. With a provider session,
+// the authorization endpoint approves its user at once, unless
+// prompt=login or prompt=select_account asks for the user chooser, or an
+// id_token_hint names another user (then prompt=none answers
+// login_required, and otherwise the user chooses again); prompt=none
+// without a session answers login_required. Without a session it signs
+// in [Config].AutoApprove (or the user an id_token_hint or login_hint
+// names), or shows an HTML page with one button per user. The
+// end_session endpoint asks before it signs a user out, unless an
+// id_token_hint names that user.
 //
 // Tests steer the provider through its methods: [Provider.Advance]
 // moves its clock so codes and tokens expire without sleeping,
