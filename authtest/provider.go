@@ -61,11 +61,14 @@ type RotationMode int
 
 const (
 	// Rotate is the default: each refresh issues a new refresh token, and
-	// using an old one again fails with invalid_grant.
+	// using an old one again fails with invalid_grant and revokes every
+	// token of its grant, the newest included (RFC 9700 §4.14.2).
 	Rotate RotationMode = iota
 	// RotateWithGrace is like Rotate, but a used refresh token keeps
 	// working for Config.RefreshGrace after its first use; each use
-	// issues a fresh token pair.
+	// issues a fresh token pair. After the grace period it fails with
+	// invalid_grant, and revokes nothing else: a late retry is more
+	// likely than theft where clients race.
 	RotateWithGrace
 	// NoRotation makes refresh tokens reusable until they expire;
 	// refresh responses carry no new refresh token.

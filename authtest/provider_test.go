@@ -382,7 +382,7 @@ func TestRequestsAndGrants(t *testing.T) {
 	p := newProvider(t, authtest.Config{})
 	tr := login(t, p, "alice")
 	post(t, p, "/token", refreshForm(tr.RefreshToken))
-	post(t, p, "/token", refreshForm(tr.RefreshToken)) // reused: fails
+	post(t, p, "/token", refreshForm("unknown")) // fails
 	userinfo(t, p, tr.AccessToken)
 
 	var got []string

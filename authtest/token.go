@@ -270,7 +270,11 @@ func (p *Provider) refresh(clientID string, form url.Values) (*issued, *oauthErr
 	case !now.Before(t.expires):
 		return nil, badRequest("invalid_grant", "refresh token expired")
 	case p.cfg.Rotation == Rotate && !t.used.IsZero():
-		return nil, badRequest("invalid_grant", "refresh token already used")
+		// RFC 9700 §4.14.2: reuse of a rotated-out refresh token means
+		// it leaked, or the client lost track; revoke the grant, every
+		// token descended from it included.
+		t.g.revoked = true
+		return nil, badRequest("invalid_grant", "refresh token already used; the grant is revoked")
 	case p.cfg.Rotation == RotateWithGrace && !t.used.IsZero() && now.Sub(t.used) > p.cfg.RefreshGrace:
 		return nil, badRequest("invalid_grant", "refresh token already used and its grace period is over")
 	}

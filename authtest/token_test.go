@@ -171,9 +171,13 @@ func TestRefreshRotation(t *testing.T) {
 	}{
 		{"Rotate", authtest.Rotate, []step{
 			{use: 0, wantNew: true},
-			{use: 0, wantError: "invalid_grant"},
 			{use: 1, wantNew: true},
 			{use: 2, advance: 24 * time.Hour, wantError: "invalid_grant"}, // expired
+		}},
+		{"Rotate, reuse", authtest.Rotate, []step{
+			{use: 0, wantNew: true},
+			{use: 0, wantError: "invalid_grant"},
+			{use: 1, wantError: "invalid_grant"}, // revoked with the grant
 		}},
 		{"RotateWithGrace", authtest.RotateWithGrace, []step{
 			{use: 0, wantNew: true},
@@ -365,5 +369,46 @@ func TestRevokeUser(t *testing.T) {
 		if got := post(t, p, "/token", refreshForm(tt.tr.RefreshToken)); (got.Status == http.StatusOK) != tt.want {
 			t.Errorf("POST /token (refresh_token, %s): status %d %s, want success %v", tt.name, got.Status, got.Error, tt.want)
 		}
+	}
+}
+
+// TestRefreshReuse: with strict rotation, a used refresh token presented
+// again revokes every token of its grant, as RFC 9700 §4.14.2 advises; a
+// stolen token is then worthless to the thief and to the client alike.
+// With RotateWithGrace, a reuse within the grace period is a retry and
+// revokes nothing; after it, it fails alone.
+func TestRefreshReuse(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name        string
+		mode        authtest.RotationMode
+		advance     time.Duration // before the reuse
+		wantReuse   string        // error of the reuse; "" success
+		wantRevoked bool          // the newer tokens of the grant
+	}{
+		{"Rotate", authtest.Rotate, 0, "invalid_grant", true},
+		{"RotateWithGrace, within grace", authtest.RotateWithGrace, 5 * time.Second, "", false},
+		{"RotateWithGrace, after grace", authtest.RotateWithGrace, time.Minute, "invalid_grant", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := newProvider(t, authtest.Config{Rotation: tt.mode, SigningAlg: "ES256"})
+			first, other := login(t, p, "alice"), login(t, p, "alice")
+			second := post(t, p, "/token", refreshForm(first.RefreshToken))
+			checkTokenResult(t, "POST /token (refresh_token)", second, "")
+			p.Advance(tt.advance)
+			checkTokenResult(t, "POST /token (used refresh token again)", post(t, p, "/token", refreshForm(first.RefreshToken)), tt.wantReuse)
+
+			if res, _ := userinfo(t, p, second.AccessToken); (res.StatusCode == http.StatusUnauthorized) != tt.wantRevoked {
+				t.Errorf("GET /userinfo with the newer access token: status %d, want revoked %v", res.StatusCode, tt.wantRevoked)
+			}
+			want := "invalid_grant"
+			if !tt.wantRevoked {
+				want = ""
+			}
+			checkTokenResult(t, "POST /token (newer refresh token)", post(t, p, "/token", refreshForm(second.RefreshToken)), want)
+			// Another grant of the same user is untouched.
+			checkTokenResult(t, "POST /token (refresh token of another login)", post(t, p, "/token", refreshForm(other.RefreshToken)), "")
+		})
 	}
 }
