@@ -3,7 +3,6 @@ package authtest
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"html/template"
 	"maps"
 	"net/http"
 	"net/url"
@@ -56,7 +55,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 	if !known || len(q["client_id"]) > 1 || len(q["redirect_uri"]) > 1 {
 		// Never redirect to an unregistered URI (RFC 6749 §4.1.2.1).
-		writePage(w, http.StatusBadRequest, "Invalid authorization request",
+		p.writePage(w, http.StatusBadRequest, "Invalid authorization request",
 			"Unknown client_id or unregistered redirect_uri: "+clientID+" "+redirectURI)
 		return
 	}
@@ -145,7 +144,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		sub = q.Get("sub")
 		if _, ok := p.users[sub]; !ok {
 			p.mu.Unlock()
-			writePage(w, http.StatusBadRequest, "Invalid sign-in", "Unknown user "+sub)
+			p.writePage(w, http.StatusBadRequest, "Invalid sign-in", "Unknown user "+sub)
 			return
 		}
 		sess = nil
@@ -177,7 +176,13 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		sess = nil
 	}
 	if sess == nil && sub == "" {
-		page := chooserPage{ClientID: clientID, Issuer: p.URL}
+		page := chooserPage{ClientName: p.cfg.ClientName, Issuer: p.URL}
+		// Cancel: "The resource owner or authorization server denied
+		// the request" (RFC 6749 §4.1.2.1).
+		cancel, err := p.responseURL(redirectURI, url.Values{"error": {"access_denied"}, "error_description": {"the user cancelled"}, "state": state})
+		if err == nil {
+			page.Cancel = linkURL(cancel)
+		}
 		for _, s := range p.order {
 			page.Users = append(page.Users, p.users[s])
 		}
@@ -189,9 +194,8 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		p.mu.Unlock()
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		chooserTemplate.Execute(w, page)
+		// The form posts here, and the answer redirects to the client.
+		p.writeHTML(w, http.StatusOK, "chooser", page, "'self'", cspSource(redirectURI))
 		return
 	}
 	if sess == nil { // a fresh sign-in: start a new provider session
@@ -255,10 +259,21 @@ func (p *Provider) startSession(sub string) (string, bool) {
 // URI's own query (RFC 6749 §3.1.2) and adding iss when configured
 // (RFC 9207).
 func (p *Provider) redirect(w http.ResponseWriter, r *http.Request, redirectURI string, params url.Values) {
+	u, err := p.responseURL(redirectURI, params)
+	if err != nil {
+		p.writePage(w, http.StatusBadRequest, "Invalid redirect_uri", err.Error())
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+// responseURL returns redirectURI with the authorization response params
+// added to its query.
+func (p *Provider) responseURL(redirectURI string, params url.Values) (string, error) {
 	u, err := url.Parse(redirectURI)
 	if err != nil {
-		writePage(w, http.StatusBadRequest, "Invalid redirect_uri", err.Error())
-		return
+		return "", err
 	}
 	q := u.Query()
 	for k, v := range params {
@@ -270,8 +285,7 @@ func (p *Provider) redirect(w http.ResponseWriter, r *http.Request, redirectURI 
 		q.Set("iss", p.URL)
 	}
 	u.RawQuery = q.Encode()
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, u.String(), http.StatusFound)
+	return u.String(), nil
 }
 
 // repeatedParam returns the name of a parameter sent more than once, which
@@ -295,44 +309,4 @@ func hasScope(scope, s string) bool {
 func validChallenge(c string) bool {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	return err == nil && len(b) == 32
-}
-
-type param struct{ Name, Value string }
-
-type chooserPage struct {
-	ClientID, Issuer string
-	Users            []User
-	Params           []param
-}
-
-var chooserTemplate = template.Must(template.New("chooser").Parse(`<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Sign in - authtest</title></head>
-<body>
-<h1>Sign in to {{.ClientID}}</h1>
-<p>This is the authtest provider at {{.Issuer}}. Choose a user:</p>
-{{range $u := .Users}}<form method="post" action="/authorize">
-{{range $.Params}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
-{{end}}<button type="submit" name="sub" value="{{$u.Subject}}">{{$u.Name}} ({{$u.Subject}}{{with $u.Email}}, {{.}}{{end}})</button>
-</form>
-{{end}}</body>
-</html>
-`))
-
-var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>{{.Title}} - authtest</title></head>
-<body>
-<h1>{{.Title}}</h1>
-<p>{{.Message}}</p>
-</body>
-</html>
-`))
-
-// writePage writes a small HTML page.
-func writePage(w http.ResponseWriter, status int, title, message string) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	pageTemplate.Execute(w, struct{ Title, Message string }{title, message})
 }

@@ -2,7 +2,6 @@ package authtest
 
 import (
 	"crypto/subtle"
-	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -25,7 +24,7 @@ import (
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	q := r.Form
 	if k := repeatedParam(q); k != "" {
-		writePage(w, http.StatusBadRequest, "Invalid logout request", "Parameter "+k+" appears more than once.")
+		p.writePage(w, http.StatusBadRequest, "Invalid logout request", "Parameter "+k+" appears more than once.")
 		return
 	}
 	clientID, target := q.Get("client_id"), q.Get("post_logout_redirect_uri")
@@ -33,12 +32,12 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	if hint := q.Get("id_token_hint"); hint != "" {
 		claims, err := p.verifyIDToken(hint)
 		if err != nil {
-			writePage(w, http.StatusBadRequest, "Invalid logout request", "The id_token_hint was not issued by this provider.")
+			p.writePage(w, http.StatusBadRequest, "Invalid logout request", "The id_token_hint was not issued by this provider.")
 			return
 		}
 		aud := audience(claims["aud"])
 		if clientID != "" && !slices.Contains(aud, clientID) {
-			writePage(w, http.StatusBadRequest, "Invalid logout request", "The id_token_hint was issued to another client.")
+			p.writePage(w, http.StatusBadRequest, "Invalid logout request", "The id_token_hint was issued to another client.")
 			return
 		}
 		if clientID == "" && len(aud) > 0 {
@@ -47,7 +46,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		hintSub, _ = claims["sub"].(string)
 	}
 	if clientID != "" && clientID != p.ClientID {
-		writePage(w, http.StatusBadRequest, "Invalid logout request", "Unknown client_id.")
+		p.writePage(w, http.StatusBadRequest, "Invalid logout request", "Unknown client_id.")
 		return
 	}
 	p.mu.Lock()
@@ -55,7 +54,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 	u, err := url.Parse(target)
 	if target != "" && (clientID == "" || !registered || err != nil) {
-		writePage(w, http.StatusBadRequest, "Invalid logout request",
+		p.writePage(w, http.StatusBadRequest, "Invalid logout request",
 			"The post_logout_redirect_uri is not registered, or no client_id or id_token_hint names the client.")
 		return
 	}
@@ -78,7 +77,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		user := p.users[sess.sub]
 		p.mu.Unlock()
 		if target == "" {
-			writePage(w, http.StatusOK, "Still signed in", "You are still signed in to the authtest provider as "+user.Name+" ("+user.Subject+").")
+			p.writePage(w, http.StatusOK, "Still signed in", "You are still signed in to the authtest provider as "+user.Name+" ("+user.Subject+").")
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
@@ -90,6 +89,9 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		// the client's user is the one signed in
 	default:
 		page := logoutPage{User: p.users[sess.sub], HintSub: hintSub, Issuer: p.URL}
+		if clientID != "" {
+			page.ClientName = p.cfg.ClientName
+		}
 		// The answer needs only what was checked above; the
 		// id_token_hint stays out of the page.
 		for _, f := range []param{{"client_id", clientID}, {"post_logout_redirect_uri", target}, {"state", q.Get("state")}, {"xsrf", sess.xsrf}} {
@@ -98,9 +100,8 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		p.mu.Unlock()
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		logoutTemplate.Execute(w, page)
+		// The form posts here, and the answer may redirect to the client.
+		p.writeHTML(w, http.StatusOK, "logout", page, "'self'", cspSource(target))
 		return
 	}
 	if sess != nil {
@@ -111,34 +112,12 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	}
 	if target == "" {
-		writePage(w, http.StatusOK, "Signed out", "You are signed out of the authtest provider.")
+		p.writePage(w, http.StatusOK, "Signed out", "You are signed out of the authtest provider.")
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, u.String(), http.StatusFound)
 }
-
-type logoutPage struct {
-	User    User
-	HintSub string // the user the client asked to sign out, if another
-	Issuer  string
-	Params  []param
-}
-
-var logoutTemplate = template.Must(template.New("logout").Parse(`<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Sign out - authtest</title></head>
-<body>
-<h1>Sign out?</h1>
-<p>You are signed in to the authtest provider at {{.Issuer}} as {{.User.Name}} ({{.User.Subject}}).{{with .HintSub}} The application asked to sign out {{.}}.{{end}}</p>
-<form method="post" action="/end_session">
-{{range .Params}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
-{{end}}<button type="submit" name="action" value="logout">Sign out</button>
-<button type="submit" name="action" value="cancel">Cancel</button>
-</form>
-</body>
-</html>
-`))
 
 // audience returns the aud claim as a list; it may be a string or an
 // array of strings.

@@ -87,6 +87,10 @@ type Config struct {
 	// ClientID and ClientSecret are the credentials of the one client
 	// the provider knows. Default "test-client" and "test-secret".
 	ClientID, ClientSecret string
+	// ClientName is the client's name as people read it, in the
+	// headings of the provider's pages: "Sign in to Test App". Default
+	// "Test App".
+	ClientName string
 	// RedirectURIs are the client's registered redirect URIs, matched
 	// exactly. Provider.AddRedirectURI adds more at any time.
 	RedirectURIs []string
@@ -300,6 +304,9 @@ func withDefaults(c Config) Config {
 	}
 	if c.ClientSecret == "" {
 		c.ClientSecret = "test-secret"
+	}
+	if c.ClientName == "" {
+		c.ClientName = "Test App"
 	}
 	if len(c.Users) == 0 {
 		c.Users = Users()
