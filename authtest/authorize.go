@@ -51,7 +51,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.Form
 	clientID, redirectURI := q.Get("client_id"), q.Get("redirect_uri")
 	p.mu.Lock()
-	known := clientID == p.ClientID && p.redirectURIs[redirectURI]
+	known := clientID == p.ClientID && p.redirectURIAllowed(redirectURI)
 	p.mu.Unlock()
 	if !known || len(q["client_id"]) > 1 || len(q["redirect_uri"]) > 1 {
 		// Never redirect to an unregistered URI (RFC 6749 §4.1.2.1).
@@ -220,6 +220,20 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Unlock()
 	p.redirect(w, r, redirectURI, url.Values{"code": {code}, "state": state})
+}
+
+// redirectURIAllowed reports whether uri is registered, or starts with
+// one of Config.InsecureRedirectURIPrefixes. The caller holds p.mu.
+func (p *Provider) redirectURIAllowed(uri string) bool {
+	if p.redirectURIs[uri] {
+		return true
+	}
+	for _, prefix := range p.cfg.InsecureRedirectURIPrefixes {
+		if prefix != "" && strings.HasPrefix(uri, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // session returns the provider session named by r's cookie, if there is

@@ -330,3 +330,34 @@ func TestIDTokenHint(t *testing.T) {
 		})
 	}
 }
+
+// TestInsecureRedirectURIPrefixes: prefix matching of redirect URIs is
+// an explicit opt-in; exact matching is the rule (RFC 9700 §2.1).
+func TestInsecureRedirectURIPrefixes(t *testing.T) {
+	t.Parallel()
+	const uri = "http://127.0.0.1:4321/auth/callback"
+	for _, tt := range []struct {
+		name     string
+		prefixes []string
+		want     int
+	}{
+		{"exact match only", nil, http.StatusBadRequest},
+		{"prefix", []string{"http://127.0.0.1:"}, http.StatusFound},
+		{"other prefix", []string{"http://localhost:"}, http.StatusBadRequest},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := newProvider(t, authtest.Config{SigningAlg: "ES256", InsecureRedirectURIPrefixes: tt.prefixes})
+			res, _, params := authorize(t, p, p.Browser(t, "alice"), authParams(p, "redirect_uri", uri))
+			if res.StatusCode != tt.want {
+				t.Fatalf("GET /authorize with redirect_uri %s: status %d, want %d", uri, res.StatusCode, tt.want)
+			}
+			if tt.want != http.StatusFound {
+				return
+			}
+			form := codeForm(params.Get("code"))
+			form.Set("redirect_uri", uri)
+			checkTokenResult(t, "POST /token", post(t, p, "/token", form), "")
+		})
+	}
+}

@@ -94,6 +94,13 @@ type Config struct {
 	// RedirectURIs are the client's registered redirect URIs, matched
 	// exactly. Provider.AddRedirectURI adds more at any time.
 	RedirectURIs []string
+	// InsecureRedirectURIPrefixes makes every redirect URI that starts
+	// with one of these strings count as registered, such as
+	// "http://127.0.0.1:" for a test app on any port. Exact matching is
+	// the rule (RFC 6749 §3.1.2.3, RFC 9700 §2.1): whoever controls any
+	// URL under a prefix can receive codes issued for the client.
+	// Default none.
+	InsecureRedirectURIPrefixes []string
 	// PostLogoutRedirectURIs are the client's registered
 	// post_logout_redirect_uri values for RP-initiated logout, matched
 	// exactly. Provider.AddPostLogoutRedirectURI adds more at any time.
@@ -332,6 +339,7 @@ func withDefaults(c Config) Config {
 	}
 	// Own every slice, so the caller's later changes don't reach us.
 	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	c.InsecureRedirectURIPrefixes = slices.Clone(c.InsecureRedirectURIPrefixes)
 	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 	c.Users = slices.Clone(c.Users)
 	c.TokenAuthMethods = slices.Clone(c.TokenAuthMethods)
