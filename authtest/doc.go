@@ -40,6 +40,9 @@
 // logout tokens, and [Provider.Requests] and [Provider.Grants] report
 // what clients did.
 //
+// The command [github.com/gatehouse/auth/authtest/cmd/authtest] serves
+// a provider to try an application against by hand.
+//
 // It is a test instrument, not a product: state lives in memory, there is
 // no consent screen, no dynamic client registration, no request objects,
 // and nothing but the authorization code flow.
