@@ -3,7 +3,6 @@ package authtest
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"html/template"
 	"maps"
 	"net/http"
 	"net/url"
@@ -22,6 +21,14 @@ type session struct {
 	sub      string
 	sid      string // the ID token's sid claim
 	authTime time.Time
+	expires  time.Time // Config.SessionTTL after its last use
+	xsrf     string    // in the logout confirmation form, so only it confirms
+}
+
+// newSession returns a provider session for sub, signed in at now. The
+// caller holds p.mu.
+func (p *Provider) newSession(sub string, now time.Time) *session {
+	return &session{sub: sub, sid: rand.Text(), authTime: now, expires: now.Add(p.cfg.SessionTTL), xsrf: rand.Text()}
 }
 
 // authCode is an issued authorization code and what it is bound to.
@@ -44,11 +51,11 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.Form
 	clientID, redirectURI := q.Get("client_id"), q.Get("redirect_uri")
 	p.mu.Lock()
-	known := clientID == p.ClientID && p.redirectURIs[redirectURI]
+	known := clientID == p.ClientID && p.redirectURIAllowed(redirectURI)
 	p.mu.Unlock()
 	if !known || len(q["client_id"]) > 1 || len(q["redirect_uri"]) > 1 {
 		// Never redirect to an unregistered URI (RFC 6749 §4.1.2.1).
-		writePage(w, http.StatusBadRequest, "Invalid authorization request",
+		p.writePage(w, http.StatusBadRequest, "Invalid authorization request",
 			"Unknown client_id or unregistered redirect_uri: "+clientID+" "+redirectURI)
 		return
 	}
@@ -71,6 +78,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	case q.Has("request_uri"):
 		fail("request_uri_not_supported", "request_uri is not supported")
+		return
+	case !q.Has("response_type"):
+		fail("invalid_request", "response_type missing") // RFC 6749 §4.1.2.1
 		return
 	case q.Get("response_type") != "code":
 		fail("unsupported_response_type", "response_type must be code")
@@ -107,10 +117,25 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		maxAge = time.Duration(n) * time.Second
 	}
 
+	// OIDC Core §3.1.2.1: id_token_hint is an ID token this provider
+	// issued, expired or not; its sub is the user the client expects.
+	hintSub := ""
+	if hint := q.Get("id_token_hint"); hint != "" {
+		claims, err := p.verifyIDToken(hint)
+		if err != nil {
+			fail("invalid_request", "id_token_hint was not issued by this provider")
+			return
+		}
+		hintSub, _ = claims["sub"].(string)
+	}
+
 	p.mu.Lock()
 	now := p.now()
+	p.sweep(now)
 	key, sess := p.session(r)
 	stale := sess != nil && maxAge >= 0 && !now.Before(sess.authTime.Add(maxAge))
+	// Someone else is signed in than the user the client expects.
+	otherUser := sess != nil && hintSub != "" && sess.sub != hintSub
 	// Decide: approve the session's user (sess stays), sign sub in afresh
 	// (sub set, sess nil), or show the chooser (both empty).
 	var sub string
@@ -119,26 +144,31 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		sub = q.Get("sub")
 		if _, ok := p.users[sub]; !ok {
 			p.mu.Unlock()
-			writePage(w, http.StatusBadRequest, "Invalid sign-in", "Unknown user "+sub)
+			p.writePage(w, http.StatusBadRequest, "Invalid sign-in", "Unknown user "+sub)
 			return
 		}
 		sess = nil
 	case slices.Contains(prompt, "none"):
-		if sess == nil || stale {
+		if sess == nil || stale || otherUser {
 			p.mu.Unlock()
-			fail("login_required", "no provider session")
+			fail("login_required", "no provider session for the user")
 			return
 		}
 	case slices.Contains(prompt, "login") || slices.Contains(prompt, "select_account"):
 		sess = nil
-	case sess != nil && !stale:
+	case sess != nil && !stale && !otherUser:
 		// approve the session's user
 	case p.cfg.AutoApprove != "":
-		if sess != nil {
+		_, hinted := p.users[hintSub]
+		_, loginHinted := p.users[q.Get("login_hint")]
+		switch {
+		case sess != nil && !otherUser:
 			sub = sess.sub // sign the same user in again
-		} else if _, ok := p.users[q.Get("login_hint")]; ok {
+		case hinted:
+			sub = hintSub
+		case loginHinted:
 			sub = q.Get("login_hint")
-		} else {
+		default:
 			sub = p.cfg.AutoApprove
 		}
 		sess = nil
@@ -146,28 +176,36 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		sess = nil
 	}
 	if sess == nil && sub == "" {
-		page := chooserPage{ClientID: clientID, Issuer: p.URL}
+		page := chooserPage{ClientName: p.cfg.ClientName, Issuer: p.URL}
+		// Cancel: "The resource owner or authorization server denied
+		// the request" (RFC 6749 §4.1.2.1).
+		cancel, err := p.responseURL(redirectURI, url.Values{"error": {"access_denied"}, "error_description": {"the user cancelled"}, "state": state})
+		if err == nil {
+			page.Cancel = linkURL(cancel)
+		}
 		for _, s := range p.order {
 			page.Users = append(page.Users, p.users[s])
 		}
+		// The chooser's answer carries the request again, but not the
+		// id_token_hint: the user has chosen.
 		for _, k := range slices.Sorted(maps.Keys(q)) {
-			if k != "sub" {
+			if k != "sub" && k != "id_token_hint" {
 				page.Params = append(page.Params, param{k, q.Get(k)})
 			}
 		}
 		p.mu.Unlock()
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		chooserTemplate.Execute(w, page)
+		// The form posts here, and the answer redirects to the client.
+		p.writeHTML(w, http.StatusOK, "chooser", page, "'self'", cspSource(redirectURI))
 		return
 	}
 	if sess == nil { // a fresh sign-in: start a new provider session
 		delete(p.sessions, key)
 		key = rand.Text()
-		sess = &session{sub: sub, sid: rand.Text(), authTime: now}
+		sess = p.newSession(sub, now)
 		p.sessions[key] = sess
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: key, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	}
+	sess.expires = now.Add(p.cfg.SessionTTL)
 	code := rand.Text()
 	p.codes[code] = &authCode{
 		clientID:    clientID,
@@ -184,15 +222,30 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	p.redirect(w, r, redirectURI, url.Values{"code": {code}, "state": state})
 }
 
+// redirectURIAllowed reports whether uri is registered, or starts with
+// one of Config.InsecureRedirectURIPrefixes. The caller holds p.mu.
+func (p *Provider) redirectURIAllowed(uri string) bool {
+	if p.redirectURIs[uri] {
+		return true
+	}
+	for _, prefix := range p.cfg.InsecureRedirectURIPrefixes {
+		if prefix != "" && strings.HasPrefix(uri, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
 // session returns the provider session named by r's cookie, if there is
-// one and its user still exists. The caller holds p.mu.
+// one, it has not expired and its user still exists. The caller holds
+// p.mu.
 func (p *Provider) session(r *http.Request) (string, *session) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return "", nil
 	}
 	s := p.sessions[c.Value]
-	if s == nil {
+	if s == nil || !p.now().Before(s.expires) {
 		return "", nil
 	}
 	if _, ok := p.users[s.sub]; !ok {
@@ -209,8 +262,10 @@ func (p *Provider) startSession(sub string) (string, bool) {
 	if _, ok := p.users[sub]; !ok {
 		return "", false
 	}
+	now := p.now()
+	p.sweep(now)
 	key := rand.Text()
-	p.sessions[key] = &session{sub: sub, sid: rand.Text(), authTime: p.now()}
+	p.sessions[key] = p.newSession(sub, now)
 	return key, true
 }
 
@@ -218,10 +273,21 @@ func (p *Provider) startSession(sub string) (string, bool) {
 // URI's own query (RFC 6749 §3.1.2) and adding iss when configured
 // (RFC 9207).
 func (p *Provider) redirect(w http.ResponseWriter, r *http.Request, redirectURI string, params url.Values) {
+	u, err := p.responseURL(redirectURI, params)
+	if err != nil {
+		p.writePage(w, http.StatusBadRequest, "Invalid redirect_uri", err.Error())
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+// responseURL returns redirectURI with the authorization response params
+// added to its query.
+func (p *Provider) responseURL(redirectURI string, params url.Values) (string, error) {
 	u, err := url.Parse(redirectURI)
 	if err != nil {
-		writePage(w, http.StatusBadRequest, "Invalid redirect_uri", err.Error())
-		return
+		return "", err
 	}
 	q := u.Query()
 	for k, v := range params {
@@ -233,8 +299,7 @@ func (p *Provider) redirect(w http.ResponseWriter, r *http.Request, redirectURI 
 		q.Set("iss", p.URL)
 	}
 	u.RawQuery = q.Encode()
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, u.String(), http.StatusFound)
+	return u.String(), nil
 }
 
 // repeatedParam returns the name of a parameter sent more than once, which
@@ -258,44 +323,4 @@ func hasScope(scope, s string) bool {
 func validChallenge(c string) bool {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	return err == nil && len(b) == 32
-}
-
-type param struct{ Name, Value string }
-
-type chooserPage struct {
-	ClientID, Issuer string
-	Users            []User
-	Params           []param
-}
-
-var chooserTemplate = template.Must(template.New("chooser").Parse(`<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Sign in - authtest</title></head>
-<body>
-<h1>Sign in to {{.ClientID}}</h1>
-<p>This is the authtest provider at {{.Issuer}}. Choose a user:</p>
-{{range $u := .Users}}<form method="post" action="/authorize">
-{{range $.Params}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
-{{end}}<button type="submit" name="sub" value="{{$u.Subject}}">{{$u.Name}} ({{$u.Subject}}{{with $u.Email}}, {{.}}{{end}})</button>
-</form>
-{{end}}</body>
-</html>
-`))
-
-var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>{{.Title}} - authtest</title></head>
-<body>
-<h1>{{.Title}}</h1>
-<p>{{.Message}}</p>
-</body>
-</html>
-`))
-
-// writePage writes a small HTML page.
-func writePage(w http.ResponseWriter, status int, title, message string) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	pageTemplate.Execute(w, struct{ Title, Message string }{title, message})
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/auth/authtest"
 )
@@ -26,6 +27,7 @@ func TestAuthorizeErrors(t *testing.T) {
 		{name: "redirect_uri prefix", sub: "alice", edit: func(q url.Values) { q.Set("redirect_uri", redirectURI+"/x") }, wantStatus: http.StatusBadRequest},
 		{name: "no redirect_uri", sub: "alice", edit: func(q url.Values) { q.Del("redirect_uri") }, wantStatus: http.StatusBadRequest},
 		{name: "unknown client_id", sub: "alice", edit: func(q url.Values) { q.Set("client_id", "other") }, wantStatus: http.StatusBadRequest},
+		{name: "no response_type", sub: "alice", edit: func(q url.Values) { q.Del("response_type") }, wantStatus: http.StatusFound, wantError: "invalid_request"},
 		{name: "response_type token", sub: "alice", edit: func(q url.Values) { q.Set("response_type", "token") }, wantStatus: http.StatusFound, wantError: "unsupported_response_type"},
 		{name: "scope without openid", sub: "alice", edit: func(q url.Values) { q.Set("scope", "email profile") }, wantStatus: http.StatusFound, wantError: "invalid_scope"},
 		{name: "PKCE plain", sub: "alice", edit: func(q url.Values) { q.Set("code_challenge_method", "plain") }, wantStatus: http.StatusFound, wantError: "invalid_request"},
@@ -242,4 +244,120 @@ func hasCookie(res *http.Response, name string) bool {
 		}
 	}
 	return false
+}
+
+// TestSessionTTL: a provider session ends after SessionTTL without use;
+// each use starts the period again.
+func TestSessionTTL(t *testing.T) {
+	t.Parallel()
+	p := newProvider(t, authtest.Config{SigningAlg: "ES256", SessionTTL: time.Hour})
+	browser := p.Browser(t, "alice")
+	silent := authParams(p, "prompt", "none")
+	for i := range 3 {
+		p.Advance(50 * time.Minute)
+		if _, _, params := authorize(t, p, browser, silent); params.Get("code") == "" {
+			t.Fatalf("GET /authorize, prompt=none, used every 50m (%d): redirect %v, want a code", i+1, params)
+		}
+	}
+	p.Advance(time.Hour)
+	if _, _, params := authorize(t, p, browser, silent); params.Get("error") != "login_required" {
+		t.Errorf("GET /authorize, prompt=none, 1h after last use: redirect %v, want error login_required", params)
+	}
+}
+
+// TestIDTokenHint: an id_token_hint names the user the client expects
+// (OIDC Core §3.1.2.1). If another user is signed in, prompt=none
+// answers login_required and otherwise the user chooses again, or
+// AutoApprove signs the hinted user in.
+func TestIDTokenHint(t *testing.T) {
+	t.Parallel()
+	other := newProvider(t, authtest.Config{SigningAlg: "ES256"})
+	for _, tt := range []struct {
+		name        string
+		autoApprove string
+		session     string // provider session of this user
+		hintFor     string
+		hint        func(p *authtest.Provider) string // instead of hintFor
+		kv          []string
+		want        string // sub of the code; "" the chooser; "error:x" an error
+	}{
+		{name: "same user, prompt none", session: "alice", hintFor: "alice", kv: []string{"prompt", "none"}, want: "alice"},
+		{name: "same user", session: "alice", hintFor: "alice", want: "alice"},
+		{name: "other user, prompt none", session: "alice", hintFor: "bob", kv: []string{"prompt", "none"}, want: "error:login_required"},
+		{name: "other user", session: "alice", hintFor: "bob"},
+		{name: "other user, auto", autoApprove: "alice", session: "alice", hintFor: "bob", want: "bob"},
+		{name: "no session, auto", autoApprove: "alice", hintFor: "bob", want: "bob"},
+		{name: "no session, prompt none", hintFor: "alice", kv: []string{"prompt", "none"}, want: "error:login_required"},
+		{name: "expired hint", session: "alice", hint: func(p *authtest.Provider) string {
+			hint := login(t, p, "alice").IDToken
+			p.Advance(2 * time.Hour)
+			return hint
+		}, kv: []string{"prompt", "none"}, want: "alice"},
+		{name: "another provider's hint", session: "alice", hint: func(*authtest.Provider) string { return login(t, other, "alice").IDToken }, want: "error:invalid_request"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := newProvider(t, authtest.Config{AutoApprove: tt.autoApprove, SigningAlg: "ES256"})
+			var hint string
+			if tt.hint != nil {
+				hint = tt.hint(p)
+			} else {
+				hint = login(t, p, tt.hintFor).IDToken
+			}
+			q := authParams(p, append([]string{"id_token_hint", hint}, tt.kv...)...)
+			res, body, params := authorize(t, p, p.Browser(t, tt.session), q)
+			switch {
+			case tt.want == "":
+				if res.StatusCode != http.StatusOK || !strings.Contains(body, "<form") {
+					t.Fatalf("GET /authorize: status %d, body %.100q; want 200 with the chooser", res.StatusCode, body)
+				}
+				if strings.Contains(body, hint) || strings.Contains(body, "id_token_hint") {
+					t.Errorf("chooser page holds the id_token_hint")
+				}
+			case strings.HasPrefix(tt.want, "error:"):
+				if got := params.Get("error"); got != strings.TrimPrefix(tt.want, "error:") {
+					t.Errorf("GET /authorize: status %d, redirect %v; want error %s", res.StatusCode, params, tt.want[6:])
+				}
+			default:
+				if res.StatusCode != http.StatusFound || params.Get("code") == "" {
+					t.Fatalf("GET /authorize: status %d, redirect %v; want 302 with a code", res.StatusCode, params)
+				}
+				tr := post(t, p, "/token", codeForm(params.Get("code")))
+				if got := jwtPart(t, tr.IDToken, 1)["sub"]; got != tt.want {
+					t.Errorf("ID token sub = %v, want %s", got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// TestInsecureRedirectURIPrefixes: prefix matching of redirect URIs is
+// an explicit opt-in; exact matching is the rule (RFC 9700 §2.1).
+func TestInsecureRedirectURIPrefixes(t *testing.T) {
+	t.Parallel()
+	const uri = "http://127.0.0.1:4321/auth/callback"
+	for _, tt := range []struct {
+		name     string
+		prefixes []string
+		want     int
+	}{
+		{"exact match only", nil, http.StatusBadRequest},
+		{"prefix", []string{"http://127.0.0.1:"}, http.StatusFound},
+		{"other prefix", []string{"http://localhost:"}, http.StatusBadRequest},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := newProvider(t, authtest.Config{SigningAlg: "ES256", InsecureRedirectURIPrefixes: tt.prefixes})
+			res, _, params := authorize(t, p, p.Browser(t, "alice"), authParams(p, "redirect_uri", uri))
+			if res.StatusCode != tt.want {
+				t.Fatalf("GET /authorize with redirect_uri %s: status %d, want %d", uri, res.StatusCode, tt.want)
+			}
+			if tt.want != http.StatusFound {
+				return
+			}
+			form := codeForm(params.Get("code"))
+			form.Set("redirect_uri", uri)
+			checkTokenResult(t, "POST /token", post(t, p, "/token", form), "")
+		})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -93,6 +94,11 @@ func (p *Provider) browser(t testing.TB, sub string) *http.Client {
 func (p *Provider) isRedirectURI(u *url.URL) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for _, prefix := range p.cfg.InsecureRedirectURIPrefixes {
+		if prefix != "" && strings.HasPrefix(u.String(), prefix) {
+			return true
+		}
+	}
 	for s := range p.redirectURIs {
 		r, err := url.Parse(s)
 		if err == nil && r.Scheme == u.Scheme && r.Host == u.Host && r.Path == u.Path {

@@ -20,12 +20,17 @@
 // carry the user claims that the scope asks for (see [User]).
 //
 // A browser signed in at the provider holds the cookie
-// "authtest_session", naming a provider session on the server. With a
-// provider session, the authorization endpoint approves its user at
-// once, unless prompt=login or prompt=select_account asks for the user
-// chooser; prompt=none without one answers login_required. Without a
-// session it signs in [Config].AutoApprove (or a login_hint naming a
-// user), or shows an HTML page with one button per user.
+// "authtest_session", naming a provider session on the server, which
+// ends after [Config].SessionTTL without use. With a provider session,
+// the authorization endpoint approves its user at once, unless
+// prompt=login or prompt=select_account asks for the user chooser, or an
+// id_token_hint names another user (then prompt=none answers
+// login_required, and otherwise the user chooses again); prompt=none
+// without a session answers login_required. Without a session it signs
+// in [Config].AutoApprove (or the user an id_token_hint or login_hint
+// names), or shows an HTML page with one button per user. The
+// end_session endpoint asks before it signs a user out, unless an
+// id_token_hint names that user.
 //
 // Tests steer the provider through its methods: [Provider.Advance]
 // moves its clock so codes and tokens expire without sleeping,
@@ -34,6 +39,9 @@
 // [Provider.BackchannelLogout] and [Provider.LogoutToken] send or mint
 // logout tokens, and [Provider.Requests] and [Provider.Grants] report
 // what clients did.
+//
+// The command [github.com/gatehouse/auth/authtest/cmd/authtest] serves
+// a provider to try an application against by hand.
 //
 // It is a test instrument, not a product: state lives in memory, there is
 // no consent screen, no dynamic client registration, no request objects,

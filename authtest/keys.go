@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -45,6 +46,67 @@ func newSigningKey(alg jose.SignatureAlgorithm) (*signingKey, error) {
 	return &signingKey{kid: rand.Text()[:16], alg: alg, priv: priv}, nil
 }
 
+// keyPool holds the private keys of one algorithm that no open provider
+// holds. Generating a 2048-bit RSA key takes about 100ms of CPU, more
+// than everything else a typical test does, so providers without
+// Config.FreshKey take their keys from here and give them back on
+// Close: a test binary generates only as many keys as it has providers
+// (and rotations) open at once, while no two open providers ever share
+// a key. Each key gets a new kid whenever a provider takes it, so a
+// token of a closed provider names a kid no later one publishes.
+type keyPool struct {
+	mu   sync.Mutex
+	free []crypto.Signer
+}
+
+var keyPools = map[jose.SignatureAlgorithm]*keyPool{jose.RS256: {}, jose.ES256: {}}
+
+// newKey returns a key of alg that no open provider holds and that this
+// provider has never used: a new one with Config.FreshKey, else one from
+// the pool, which Close gives back.
+func (p *Provider) newKey(alg jose.SignatureAlgorithm) (*signingKey, error) {
+	if p.cfg.FreshKey {
+		return newSigningKey(alg)
+	}
+	pool := keyPools[alg]
+	pool.mu.Lock()
+	var priv crypto.Signer
+	if n := len(pool.free); n > 0 {
+		priv = pool.free[n-1]
+		pool.free = pool.free[:n-1]
+	}
+	pool.mu.Unlock()
+	if priv == nil {
+		k, err := newSigningKey(alg)
+		if err != nil {
+			return nil, err
+		}
+		priv = k.priv
+	}
+	p.leaseMu.Lock()
+	p.leased[alg] = append(p.leased[alg], priv)
+	p.leaseMu.Unlock()
+	return &signingKey{kid: rand.Text()[:16], alg: alg, priv: priv}, nil
+}
+
+// releaseKeys gives the provider's pool keys back, once it is closed.
+func (p *Provider) releaseKeys() {
+	p.leaseMu.Lock()
+	defer p.leaseMu.Unlock()
+	for alg, keys := range p.leased {
+		pool := keyPools[alg]
+		pool.mu.Lock()
+		pool.free = append(pool.free, keys...)
+		pool.mu.Unlock()
+	}
+	clear(p.leased)
+}
+
+// rs256Key is the RS256 key that providers with another SigningAlg
+// publish besides their own keys and never sign with (see
+// Config.SigningAlg), one for the whole process.
+var rs256Key = sync.OnceValues(func() (*signingKey, error) { return newSigningKey(jose.RS256) })
+
 func (k *signingKey) public() jose.JSONWebKey {
 	return jose.JSONWebKey{Key: k.priv.Public(), KeyID: k.kid, Use: "sig", Algorithm: string(k.alg)}
 }
@@ -74,7 +136,7 @@ func (k *signingKey) signTyped(payload []byte, withKID bool, typ jose.ContentTyp
 
 // signIDToken signs claims with key, or breaks the result as
 // Fault.IDTokenSigning says.
-func signIDToken(key *signingKey, claims map[string]any, fault string) (string, error) {
+func (p *Provider) signIDToken(key *signingKey, claims map[string]any, fault string) (string, error) {
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", err
@@ -86,7 +148,7 @@ func signIDToken(key *signingKey, claims map[string]any, fault string) (string, 
 	case "no-kid":
 		return key.sign(payload, false)
 	case "unknown-key":
-		other, err := newSigningKey(key.alg)
+		other, err := p.newKey(key.alg) // never in this provider's JWKS
 		if err != nil {
 			return "", err
 		}
@@ -114,12 +176,18 @@ func (p *Provider) signingKey() *signingKey {
 
 // RotateKey makes a new key with a new kid the signing key. With keepOld,
 // the keys published so far stay in the JWKS, so tokens they signed still
-// verify; without it, the JWKS holds only the new key.
+// verify; without it, the JWKS holds only the new key (and, with
+// SigningAlg ES256, the RS256 key that signs nothing, which stays).
+//
+// The new key is one this provider has never used, and no other open
+// provider holds. Without Config.FreshKey it comes from a pool of keys
+// that closed providers gave back, so it usually costs nothing (see
+// [Config].FreshKey).
 func (p *Provider) RotateKey(keepOld bool) {
 	p.mu.Lock()
 	alg := p.signingKey().alg
 	p.mu.Unlock()
-	k, err := newSigningKey(alg)
+	k, err := p.newKey(alg)
 	if err != nil {
 		panic(fmt.Sprintf("authtest: generating signing key: %v", err))
 	}
@@ -142,6 +210,9 @@ func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, k := range p.keys {
 		set.Keys = append(set.Keys, k.public())
+	}
+	if p.rs256 != nil {
+		set.Keys = append(set.Keys, p.rs256.public())
 	}
 	p.mu.Unlock()
 	writeJSON(w, http.StatusOK, set)

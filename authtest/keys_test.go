@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,33 +17,46 @@ import (
 func TestSigningAlg(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		alg     string
-		wantKty string
+		alg      string
+		wantAlg  string
+		wantKeys string // kty/alg of each key in the JWKS; the first signs
 	}{
-		{"", "RSA"},
-		{"RS256", "RSA"},
-		{"ES256", "EC"},
+		{"", "RS256", "RSA/RS256"},
+		{"RS256", "RS256", "RSA/RS256"},
+		// OIDC Discovery 1.0 §3: RS256 must be among the supported
+		// algorithms, so an RS256 key is published too.
+		{"ES256", "ES256", "EC/ES256 RSA/RS256"},
 	} {
 		t.Run(tt.alg, func(t *testing.T) {
 			t.Parallel()
 			p := newProvider(t, authtest.Config{SigningAlg: tt.alg})
-			wantAlg := tt.alg
-			if wantAlg == "" {
-				wantAlg = "RS256"
-			}
 			keys := jwks(t, p)
-			if len(keys) != 1 || keys[0]["kty"] != tt.wantKty || keys[0]["alg"] != wantAlg || keys[0]["use"] != "sig" || keys[0]["kid"] == "" {
-				t.Errorf("GET /jwks: keys %v, want one %s key with alg %s, use sig and a kid", keys, tt.wantKty, wantAlg)
+			var got []string
+			for _, k := range keys {
+				got = append(got, fmt.Sprint(k["kty"], "/", k["alg"]))
+				if k["use"] != "sig" || k["kid"] == "" {
+					t.Errorf("GET /jwks: key %v, want use sig and a kid", k)
+				}
+				if _, ok := k["d"]; ok {
+					t.Errorf("GET /jwks: a private key")
+				}
 			}
-			if _, ok := keys[0]["d"]; ok {
-				t.Errorf("GET /jwks: a private key")
+			if strings.Join(got, " ") != tt.wantKeys {
+				t.Errorf("GET /jwks: keys %v, want %s", got, tt.wantKeys)
 			}
 			tr := login(t, p, "alice")
-			if got := jwtPart(t, tr.IDToken, 0); got["alg"] != wantAlg || got["kid"] != keys[0]["kid"] {
-				t.Errorf("ID token header %v, want alg %s, kid %v", got, wantAlg, keys[0]["kid"])
+			if got := jwtPart(t, tr.IDToken, 0); got["alg"] != tt.wantAlg || got["kid"] != keys[0]["kid"] {
+				t.Errorf("ID token header %v, want alg %s, kid %v", got, tt.wantAlg, keys[0]["kid"])
 			}
 			if _, err := verify(t, p, tr.IDToken); err != nil {
 				t.Errorf("Verify: %v", err)
+			}
+			p.RotateKey(false)
+			if n := len(jwks(t, p)); n != len(keys) {
+				t.Errorf("after RotateKey(false): %d keys in the JWKS, want %d", n, len(keys))
+			}
+			if _, err := verify(t, p, login(t, p, "alice").IDToken); err != nil {
+				t.Errorf("Verify after RotateKey(false): %v", err)
 			}
 		})
 	}
@@ -288,4 +302,90 @@ func TestFailNextPanics(t *testing.T) {
 		}
 	}()
 	p.FailNext(authtest.Fault{IDTokenSigning: "HS256"})
+}
+
+// keyMaterial returns the public key material of each key in the JWKS
+// with the provider's SigningAlg (n for RSA, x for EC), which a new kid
+// does not change.
+func keyMaterial(t *testing.T, p *authtest.Provider) []string {
+	t.Helper()
+	var out []string
+	for _, k := range signingKeys(t, p) {
+		out = append(out, fmt.Sprint(k["n"], k["x"]))
+	}
+	return out
+}
+
+// signingKeys returns the keys in the JWKS with the algorithm of the
+// provider's ID tokens, oldest first: the last one signs.
+func signingKeys(t *testing.T, p *authtest.Provider) []map[string]any {
+	t.Helper()
+	alg := jwtPart(t, login(t, p, "alice").IDToken, 0)["alg"]
+	var out []map[string]any
+	for _, k := range jwks(t, p) {
+		if k["alg"] == alg {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// TestKeysOfOpenProviders: providers open at once never share a key,
+// and each RotateKey brings a key the provider has not used before. The
+// key pool works alike for both algorithms; ES256 keys are cheap.
+func TestKeysOfOpenProviders(t *testing.T) {
+	t.Parallel()
+	cfg := authtest.Config{SigningAlg: "ES256"}
+	seen := make(map[string]string) // key material -> where
+	kids := make(map[any]bool)
+	// note checks the signing key, the last in the JWKS.
+	note := func(p *authtest.Provider, where string) {
+		t.Helper()
+		keys, set := keyMaterial(t, p), signingKeys(t, p)
+		m, kid := keys[len(keys)-1], set[len(set)-1]["kid"]
+		if prev, ok := seen[m]; ok {
+			t.Errorf("%s: signing key already used by %s", where, prev)
+		}
+		if kids[kid] {
+			t.Errorf("%s: kid %v already used", where, kid)
+		}
+		seen[m], kids[kid] = where, true
+	}
+	a, b := newProvider(t, cfg), newProvider(t, cfg)
+	note(a, "provider a")
+	note(b, "provider b")
+	for i := range 3 {
+		a.RotateKey(true)
+		note(a, fmt.Sprintf("provider a after RotateKey(true) %d", i+1))
+	}
+	a.RotateKey(false)
+	note(a, "provider a after RotateKey(false)")
+	if n := len(signingKeys(t, a)); n != 1 {
+		t.Errorf("after RotateKey(false): %d ES256 keys in JWKS, want 1", n)
+	}
+}
+
+// TestFreshKey: by default a provider may take over the key of one closed
+// before it (with a new kid); with FreshKey it never does. Not parallel:
+// no other test may take the closed provider's key in between.
+func TestFreshKey(t *testing.T) {
+	first := authtest.NewProvider(authtest.Config{SigningAlg: "ES256", RedirectURIs: []string{redirectURI}})
+	key, kid := keyMaterial(t, first)[0], signingKeys(t, first)[0]["kid"]
+	first.Close()
+
+	fresh := newProvider(t, authtest.Config{SigningAlg: "ES256", FreshKey: true})
+	if keyMaterial(t, fresh)[0] == key {
+		t.Errorf("FreshKey provider: has the key of a closed provider, want a new one")
+	}
+	fresh.RotateKey(false)
+	if keyMaterial(t, fresh)[0] == key {
+		t.Errorf("FreshKey provider after RotateKey: has the key of a closed provider, want a new one")
+	}
+	reused := newProvider(t, authtest.Config{SigningAlg: "ES256"})
+	if keyMaterial(t, reused)[0] != key {
+		t.Errorf("default provider after a Close: a new key, want the closed provider's key (cheap)")
+	}
+	if signingKeys(t, reused)[0]["kid"] == kid {
+		t.Errorf("default provider after a Close: kid %v of the closed provider, want a new one", kid)
+	}
 }

@@ -1,6 +1,7 @@
 package authtest
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,30 +15,38 @@ import (
 // it still publishes; expired ones are fine. A post_logout_redirect_uri
 // must be registered for the client, which is named by client_id or by
 // the hint's aud.
+//
+// Without an id_token_hint, or with one for another user than the one
+// signed in, the provider asks the user first (§2: the OP MUST ask),
+// with a page whose form posts back here: action=logout with the
+// session's xsrf value signs out, action=cancel goes back to the client
+// (or says so) without signing out.
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	q := r.Form
 	if k := repeatedParam(q); k != "" {
-		writePage(w, http.StatusBadRequest, "Invalid logout request", "Parameter "+k+" appears more than once.")
+		p.writePage(w, http.StatusBadRequest, "Invalid logout request", "Parameter "+k+" appears more than once.")
 		return
 	}
 	clientID, target := q.Get("client_id"), q.Get("post_logout_redirect_uri")
+	hintSub := ""
 	if hint := q.Get("id_token_hint"); hint != "" {
 		claims, err := p.verifyIDToken(hint)
 		if err != nil {
-			writePage(w, http.StatusBadRequest, "Invalid logout request", "The id_token_hint was not issued by this provider.")
+			p.writePage(w, http.StatusBadRequest, "Invalid logout request", "The id_token_hint was not issued by this provider.")
 			return
 		}
 		aud := audience(claims["aud"])
 		if clientID != "" && !slices.Contains(aud, clientID) {
-			writePage(w, http.StatusBadRequest, "Invalid logout request", "The id_token_hint was issued to another client.")
+			p.writePage(w, http.StatusBadRequest, "Invalid logout request", "The id_token_hint was issued to another client.")
 			return
 		}
 		if clientID == "" && len(aud) > 0 {
 			clientID = aud[0]
 		}
+		hintSub, _ = claims["sub"].(string)
 	}
 	if clientID != "" && clientID != p.ClientID {
-		writePage(w, http.StatusBadRequest, "Invalid logout request", "Unknown client_id.")
+		p.writePage(w, http.StatusBadRequest, "Invalid logout request", "Unknown client_id.")
 		return
 	}
 	p.mu.Lock()
@@ -45,23 +54,66 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 	u, err := url.Parse(target)
 	if target != "" && (clientID == "" || !registered || err != nil) {
-		writePage(w, http.StatusBadRequest, "Invalid logout request",
+		p.writePage(w, http.StatusBadRequest, "Invalid logout request",
 			"The post_logout_redirect_uri is not registered, or no client_id or id_token_hint names the client.")
 		return
 	}
-	p.mu.Lock()
-	key, _ := p.session(r)
-	delete(p.sessions, key)
-	p.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	if target == "" {
-		writePage(w, http.StatusOK, "Signed out", "You are signed out of the authtest provider.")
-		return
-	}
-	if q.Has("state") {
+	if u != nil && q.Has("state") {
 		v := u.Query()
 		v.Set("state", q.Get("state"))
 		u.RawQuery = v.Encode()
+	}
+
+	action := ""
+	if r.Method == http.MethodPost {
+		action = q.Get("action")
+	}
+	p.mu.Lock()
+	key, sess := p.session(r)
+	switch {
+	case sess == nil:
+		// nobody to sign out
+	case action == "cancel":
+		user := p.users[sess.sub]
+		p.mu.Unlock()
+		if target == "" {
+			p.writePage(w, http.StatusOK, "Still signed in", "You are still signed in to the authtest provider as "+user.Name+" ("+user.Subject+").")
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, u.String(), http.StatusFound)
+		return
+	case action == "logout" && subtle.ConstantTimeCompare([]byte(q.Get("xsrf")), []byte(sess.xsrf)) == 1:
+		// the user confirmed
+	case hintSub != "" && hintSub == sess.sub:
+		// the client's user is the one signed in
+	default:
+		page := logoutPage{User: p.users[sess.sub], HintSub: hintSub, Issuer: p.URL}
+		if clientID != "" {
+			page.ClientName = p.cfg.ClientName
+		}
+		// The answer needs only what was checked above; the
+		// id_token_hint stays out of the page.
+		for _, f := range []param{{"client_id", clientID}, {"post_logout_redirect_uri", target}, {"state", q.Get("state")}, {"xsrf", sess.xsrf}} {
+			if f.Value != "" {
+				page.Params = append(page.Params, f)
+			}
+		}
+		p.mu.Unlock()
+		// The form posts here, and the answer may redirect to the client.
+		p.writeHTML(w, http.StatusOK, "logout", page, "'self'", cspSource(target))
+		return
+	}
+	if sess != nil {
+		delete(p.sessions, key)
+	}
+	p.mu.Unlock()
+	if sess != nil {
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
+	if target == "" {
+		p.writePage(w, http.StatusOK, "Signed out", "You are signed out of the authtest provider.")
+		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, u.String(), http.StatusFound)

@@ -2,6 +2,7 @@ package authtest
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // User is a test user. Its claims go into ID tokens and userinfo
@@ -58,11 +61,14 @@ type RotationMode int
 
 const (
 	// Rotate is the default: each refresh issues a new refresh token, and
-	// using an old one again fails with invalid_grant.
+	// using an old one again fails with invalid_grant and revokes every
+	// token of its grant, the newest included (RFC 9700 §4.14.2).
 	Rotate RotationMode = iota
 	// RotateWithGrace is like Rotate, but a used refresh token keeps
 	// working for Config.RefreshGrace after its first use; each use
-	// issues a fresh token pair.
+	// issues a fresh token pair. After the grace period it fails with
+	// invalid_grant, and revokes nothing else: a late retry is more
+	// likely than theft where clients race.
 	RotateWithGrace
 	// NoRotation makes refresh tokens reusable until they expire;
 	// refresh responses carry no new refresh token.
@@ -81,9 +87,20 @@ type Config struct {
 	// ClientID and ClientSecret are the credentials of the one client
 	// the provider knows. Default "test-client" and "test-secret".
 	ClientID, ClientSecret string
+	// ClientName is the client's name as people read it, in the
+	// headings of the provider's pages: "Sign in to Test App". Default
+	// "Test App".
+	ClientName string
 	// RedirectURIs are the client's registered redirect URIs, matched
 	// exactly. Provider.AddRedirectURI adds more at any time.
 	RedirectURIs []string
+	// InsecureRedirectURIPrefixes makes every redirect URI that starts
+	// with one of these strings count as registered, such as
+	// "http://127.0.0.1:" for a test app on any port. Exact matching is
+	// the rule (RFC 6749 §3.1.2.3, RFC 9700 §2.1): whoever controls any
+	// URL under a prefix can receive codes issued for the client.
+	// Default none.
+	InsecureRedirectURIPrefixes []string
 	// PostLogoutRedirectURIs are the client's registered
 	// post_logout_redirect_uri values for RP-initiated logout, matched
 	// exactly. Provider.AddPostLogoutRedirectURI adds more at any time.
@@ -97,8 +114,23 @@ type Config struct {
 	// AutoApprove is not one of Users.
 	AutoApprove string
 	// SigningAlg is the ID token signing algorithm: "RS256" (default)
-	// or "ES256".
+	// or "ES256", the client's id_token_signed_response_alg. With
+	// ES256, discovery lists RS256 too and the JWKS also holds an RS256
+	// key, which signs nothing: OpenID Connect Discovery 1.0 §3
+	// requires RS256 among id_token_signing_alg_values_supported.
 	SigningAlg string
+	// FreshKey generates new signing keys for this provider, at start
+	// and on every RotateKey, and never reuses them. By default a
+	// provider reuses keys that providers closed earlier in the process
+	// gave back (with a new kid), and generates a key only when none is
+	// free: a 2048-bit RSA key takes about 100ms of CPU to generate,
+	// more than the rest of a typical test, and tests start many
+	// providers one after another. Providers open at the same time never
+	// share a key either way. Set FreshKey when a token signed by a
+	// provider closed earlier must never verify with a later one's keys
+	// (the kid differs, but a verifier that ignores kid would accept
+	// it). Default false.
+	FreshKey bool
 	// RequirePKCE rejects authorization requests without a
 	// code_challenge. Only the S256 method is ever accepted.
 	RequirePKCE bool
@@ -115,6 +147,12 @@ type Config struct {
 	// lifetimes of what the provider issues, counted from issue.
 	// Defaults 1m, 1h, 1h and 24h.
 	CodeTTL, AccessTokenTTL, IDTokenTTL, RefreshTokenTTL time.Duration
+	// SessionTTL is how long a provider session (a browser signed in
+	// at the provider) lasts without use; each authorization request
+	// it approves starts the period again. Expired sessions, codes and
+	// tokens are forgotten once there are many, so a long-running
+	// provider stays small. Default 24h.
+	SessionTTL time.Duration
 	// TokenAuthMethods are the client authentication methods the token
 	// and revocation endpoints accept and advertise:
 	// "client_secret_basic", "client_secret_post" and "none" (a public
@@ -164,6 +202,9 @@ type Provider struct {
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
 
+	leaseMu sync.Mutex                                  // guards leased; never held with mu
+	leased  map[jose.SignatureAlgorithm][]crypto.Signer // pool keys to give back on Close
+
 	mu           sync.Mutex
 	offset       time.Duration // sum of Advance calls
 	users        map[string]User
@@ -172,9 +213,11 @@ type Provider struct {
 	logoutURIs   map[string]bool
 	backchannel  string        // backchannel_logout_uri, or ""
 	keys         []*signingKey // published in JWKS; the last one signs
+	rs256        *signingKey   // with SigningAlg ES256: published, never signs, shared
 	sessions     map[string]*session
 	codes        map[string]*authCode
 	tokens       map[string]*token
+	sweepMin     int // minSweep, or less in tests
 	sweepAt      int // see sweep
 	log          []Request
 	grants       map[string]int
@@ -193,10 +236,6 @@ func NewProvider(cfg Config) *Provider {
 	if err != nil {
 		panic(err)
 	}
-	key, err := newSigningKey(alg)
-	if err != nil {
-		panic(fmt.Sprintf("authtest: generating signing key: %v", err))
-	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		panic(fmt.Sprintf("authtest: failed to listen on %s: %v", c.Addr, err))
@@ -212,12 +251,13 @@ func NewProvider(cfg Config) *Provider {
 		users:        make(map[string]User),
 		redirectURIs: make(map[string]bool),
 		logoutURIs:   make(map[string]bool),
-		keys:         []*signingKey{key},
+		leased:       make(map[jose.SignatureAlgorithm][]crypto.Signer),
 		sessions:     make(map[string]*session),
 		codes:        make(map[string]*authCode),
 		tokens:       make(map[string]*token),
 		grants:       make(map[string]int),
 		backchannel:  c.BackchannelLogoutURI,
+		sweepMin:     minSweep,
 	}
 	for _, u := range c.Users {
 		p.addUser(u)
@@ -225,6 +265,22 @@ func NewProvider(cfg Config) *Provider {
 	if _, ok := p.users[c.AutoApprove]; c.AutoApprove != "" && !ok {
 		ln.Close()
 		panic(fmt.Sprintf("authtest: Config.AutoApprove %q is not one of Config.Users", c.AutoApprove))
+	}
+	key, err := p.newKey(alg)
+	if err != nil {
+		ln.Close()
+		panic(fmt.Sprintf("authtest: generating signing key: %v", err))
+	}
+	p.keys = []*signingKey{key}
+	if alg != jose.RS256 {
+		// OIDC Discovery 1.0 §3: RS256 must be among the supported
+		// algorithms. The client's registered algorithm is SigningAlg,
+		// so this key never signs, and every provider can publish the
+		// same one.
+		if p.rs256, err = rs256Key(); err != nil {
+			ln.Close()
+			panic(fmt.Sprintf("authtest: generating signing key: %v", err))
+		}
 	}
 	for _, u := range c.RedirectURIs {
 		p.redirectURIs[u] = true
@@ -256,6 +312,9 @@ func withDefaults(c Config) Config {
 	if c.ClientSecret == "" {
 		c.ClientSecret = "test-secret"
 	}
+	if c.ClientName == "" {
+		c.ClientName = "Test App"
+	}
 	if len(c.Users) == 0 {
 		c.Users = Users()
 	}
@@ -269,6 +328,7 @@ func withDefaults(c Config) Config {
 	defaultDuration(&c.AccessTokenTTL, time.Hour)
 	defaultDuration(&c.IDTokenTTL, time.Hour)
 	defaultDuration(&c.RefreshTokenTTL, 24*time.Hour)
+	defaultDuration(&c.SessionTTL, 24*time.Hour)
 	if len(c.TokenAuthMethods) == 0 {
 		c.TokenAuthMethods = defaultAuthMethods
 	}
@@ -279,6 +339,7 @@ func withDefaults(c Config) Config {
 	}
 	// Own every slice, so the caller's later changes don't reach us.
 	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	c.InsecureRedirectURIPrefixes = slices.Clone(c.InsecureRedirectURIPrefixes)
 	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 	c.Users = slices.Clone(c.Users)
 	c.TokenAuthMethods = slices.Clone(c.TokenAuthMethods)
@@ -302,6 +363,7 @@ func (p *Provider) Close() {
 			p.srv.Close()
 		}
 		p.transport.CloseIdleConnections()
+		p.releaseKeys()
 	})
 }
 
@@ -415,13 +477,34 @@ func (p *Provider) routes() http.Handler {
 			http.Error(w, "authtest: malformed request: "+err.Error(), http.StatusBadRequest)
 			return
 		}
+		// "Parameters sent without a value MUST be treated as if they
+		// were omitted from the request" (RFC 6749 §3.1, §3.2).
+		dropEmpty(r.Form)
+		dropEmpty(r.PostForm)
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// dropEmpty removes the empty values from v, and the names left with
+// none.
+func dropEmpty(v url.Values) {
+	for k, vs := range v {
+		vs = slices.DeleteFunc(vs, func(s string) bool { return s == "" })
+		if len(vs) == 0 {
+			delete(v, k)
+		} else {
+			v[k] = vs
+		}
+	}
 }
 
 // discoveryDocument returns the OpenID Provider Metadata (OIDC
 // Discovery 1.0 §3).
 func (p *Provider) discoveryDocument() []byte {
+	algs := []string{p.cfg.SigningAlg}
+	if p.rs256 != nil {
+		algs = append(algs, string(jose.RS256)) // §3: RS256 MUST be included
+	}
 	doc := struct {
 		Issuer                string   `json:"issuer"`
 		AuthorizationEndpoint string   `json:"authorization_endpoint"`
@@ -457,7 +540,7 @@ func (p *Provider) discoveryDocument() []byte {
 		ResponseTypes:         []string{"code"},
 		ResponseModes:         []string{"query"},
 		SubjectTypes:          []string{"public"},
-		IDTokenAlgs:           []string{p.cfg.SigningAlg},
+		IDTokenAlgs:           algs,
 		Scopes:                []string{"openid", "email", "profile", "offline_access", "groups"},
 		Claims: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "sid",
 			"email", "email_verified", "name", "picture", "groups"},

@@ -316,13 +316,14 @@ func TestDiscovery(t *testing.T) {
 		}},
 		{"configured", authtest.Config{Host: "localhost", SigningAlg: "ES256", IssuerParameter: true, TokenAuthMethods: []string{"client_secret_basic", "none"}},
 			map[string]any{
-				"id_token_signing_alg_values_supported":          []any{"ES256"},
+				"id_token_signing_alg_values_supported":          []any{"ES256", "RS256"},
 				"token_endpoint_auth_methods_supported":          []any{"client_secret_basic", "none"},
 				"revocation_endpoint_auth_methods_supported":     []any{"client_secret_basic", "none"},
 				"authorization_response_iss_parameter_supported": true,
 			}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			p := newProvider(t, tt.cfg)
 			res, body := get(t, p.Client(), p.URL+"/.well-known/openid-configuration")
 			if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/json" {
@@ -381,7 +382,7 @@ func TestRequestsAndGrants(t *testing.T) {
 	p := newProvider(t, authtest.Config{})
 	tr := login(t, p, "alice")
 	post(t, p, "/token", refreshForm(tr.RefreshToken))
-	post(t, p, "/token", refreshForm(tr.RefreshToken)) // reused: fails
+	post(t, p, "/token", refreshForm("unknown")) // fails
 	userinfo(t, p, tr.AccessToken)
 
 	var got []string
@@ -468,4 +469,57 @@ func TestConcurrentUse(t *testing.T) {
 	if got := p.Grants("refresh_token"); got != n {
 		t.Errorf("Grants(refresh_token) = %d, want %d", got, n)
 	}
+}
+
+// TestEmptyParametersAreOmitted: "Parameters sent without a value MUST be
+// treated as if they were omitted from the request" (RFC 6749 §3.1,
+// §3.2), at every endpoint.
+func TestEmptyParametersAreOmitted(t *testing.T) {
+	t.Parallel()
+	p := newProvider(t, authtest.Config{SigningAlg: "ES256", PostLogoutRedirectURIs: []string{"http://app.example/bye"}})
+	t.Run("authorize", func(t *testing.T) {
+		for _, k := range []string{"state", "response_mode", "request", "request_uri", "prompt", "max_age", "login_hint", "nonce"} {
+			q := authParams(p)
+			q.Set(k, "")
+			res, body, params := authorize(t, p, p.Browser(t, "alice"), q)
+			if res.StatusCode != http.StatusFound || params.Get("code") == "" {
+				t.Errorf("GET /authorize with %s=: status %d, redirect %v, body %.100q; want 302 with a code", k, res.StatusCode, params, body)
+			}
+			if k == "state" && params.Has("state") {
+				t.Errorf("GET /authorize with state=: redirect has state=%q, want none", params.Get("state"))
+			}
+		}
+	})
+	t.Run("token", func(t *testing.T) {
+		form := codeForm(code(t, p, "alice", authParams(p)))
+		form.Set("code", "")
+		checkTokenResult(t, "POST /token with code=", post(t, p, "/token", form), "invalid_request")
+
+		tr := login(t, p, "alice")
+		form = refreshForm(tr.RefreshToken)
+		form.Set("scope", "")
+		if got := post(t, p, "/token", form); got.Status != http.StatusOK || got.Scope != "openid email profile" {
+			t.Errorf("POST /token (refresh_token) with scope=: status %d %s, scope %q; want 200 with the granted scope", got.Status, got.Error, got.Scope)
+		}
+
+		form = codeForm(code(t, p, "alice", authParams(p)))
+		form.Set("client_secret", "")
+		req, err := http.NewRequest(http.MethodPost, p.URL+"/token", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(p.ClientID, p.ClientSecret)
+		if res, body := do(t, p.Client(), req); res.StatusCode != http.StatusOK {
+			t.Errorf("POST /token with Basic and client_secret=: status %d %.200q, want 200", res.StatusCode, body)
+		}
+	})
+	t.Run("end_session", func(t *testing.T) {
+		hint := login(t, p, "alice").IDToken
+		q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"http://app.example/bye"}, "state": {""}, "client_id": {""}}
+		res, body := get(t, p.Browser(t, "alice"), p.URL+"/end_session?"+q.Encode())
+		if loc := res.Header.Get("Location"); res.StatusCode != http.StatusFound || loc != "http://app.example/bye" {
+			t.Errorf("GET /end_session with state= and client_id=: status %d, Location %q, body %.200q; want 302 to http://app.example/bye", res.StatusCode, loc, body)
+		}
+	})
 }

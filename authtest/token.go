@@ -43,22 +43,29 @@ func (t *token) valid(now time.Time) bool {
 // oauthError is an error response of the token or revocation endpoint
 // (RFC 6749 §5.2).
 type oauthError struct {
-	status         int
-	code, desc     string
-	basicChallenge bool
+	status     int
+	code, desc string
+	challenge  string // WWW-Authenticate, with status 401
 }
 
 func badRequest(code, desc string) *oauthError {
 	return &oauthError{status: http.StatusBadRequest, code: code, desc: desc}
 }
 
-func invalidClient(desc string) *oauthError {
-	return &oauthError{status: http.StatusUnauthorized, code: "invalid_client", desc: desc, basicChallenge: true}
+// invalidClient is a failed client authentication. RFC 6749 §5.2: a
+// client that authenticated with the Authorization header gets 401 and
+// a challenge for the scheme it used (a 401 must carry one, RFC 9110
+// §15.5.2); any other client gets 400.
+func invalidClient(usedBasic bool, desc string) *oauthError {
+	if usedBasic {
+		return &oauthError{status: http.StatusUnauthorized, code: "invalid_client", desc: desc, challenge: `Basic realm="authtest"`}
+	}
+	return badRequest("invalid_client", desc)
 }
 
 func (p *Provider) writeError(w http.ResponseWriter, e *oauthError) {
-	if e.basicChallenge && slices.Contains(p.cfg.TokenAuthMethods, "client_secret_basic") {
-		w.Header().Set("WWW-Authenticate", `Basic realm="authtest"`)
+	if e.challenge != "" {
+		w.Header().Set("WWW-Authenticate", e.challenge)
 	}
 	noStore(w)
 	writeJSON(w, e.status, map[string]string{"error": e.code, "error_description": e.desc})
@@ -133,7 +140,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 			out.fault.IDToken(out.claims)
 		}
 		var err error
-		out.resp.IDToken, err = signIDToken(out.key, out.claims, out.fault.IDTokenSigning)
+		out.resp.IDToken, err = p.signIDToken(out.key, out.claims, out.fault.IDTokenSigning)
 		if err != nil {
 			p.writeError(w, &oauthError{status: http.StatusInternalServerError, code: "server_error", desc: "signing the ID token failed"})
 			return
@@ -186,7 +193,7 @@ func (p *Provider) authenticate(r *http.Request) (string, *oauthError) {
 		secret, err2 = url.QueryUnescape(pass)
 		switch {
 		case err1 != nil || err2 != nil:
-			return "", invalidClient("malformed Basic credentials")
+			return "", invalidClient(true, "malformed Basic credentials")
 		case form.Has("client_secret"):
 			return "", badRequest("invalid_request", "more than one client authentication method")
 		case form.Has("client_id") && form.Get("client_id") != id:
@@ -197,15 +204,16 @@ func (p *Provider) authenticate(r *http.Request) (string, *oauthError) {
 	} else if form.Has("client_id") {
 		method, id = "none", form.Get("client_id")
 	} else {
-		return "", invalidClient("client authentication required")
+		return "", invalidClient(false, "client authentication required")
 	}
+	basic := method == "client_secret_basic"
 	switch {
 	case !slices.Contains(p.cfg.TokenAuthMethods, method):
-		return "", invalidClient("client authentication method " + method + " is not allowed")
+		return "", invalidClient(basic, "client authentication method "+method+" is not allowed")
 	case id != p.ClientID:
-		return "", invalidClient("unknown client")
+		return "", invalidClient(basic, "unknown client")
 	case method != "none" && subtle.ConstantTimeCompare([]byte(secret), []byte(p.ClientSecret)) != 1:
-		return "", invalidClient("wrong client secret")
+		return "", invalidClient(basic, "wrong client secret")
 	}
 	return id, nil
 }
@@ -262,7 +270,11 @@ func (p *Provider) refresh(clientID string, form url.Values) (*issued, *oauthErr
 	case !now.Before(t.expires):
 		return nil, badRequest("invalid_grant", "refresh token expired")
 	case p.cfg.Rotation == Rotate && !t.used.IsZero():
-		return nil, badRequest("invalid_grant", "refresh token already used")
+		// RFC 9700 §4.14.2: reuse of a rotated-out refresh token means
+		// it leaked, or the client lost track; revoke the grant, every
+		// token descended from it included.
+		t.g.revoked = true
+		return nil, badRequest("invalid_grant", "refresh token already used; the grant is revoked")
 	case p.cfg.Rotation == RotateWithGrace && !t.used.IsZero() && now.Sub(t.used) > p.cfg.RefreshGrace:
 		return nil, badRequest("invalid_grant", "refresh token already used and its grace period is over")
 	}
@@ -281,18 +293,20 @@ func (p *Provider) refresh(clientID string, form url.Values) (*issued, *oauthErr
 	return p.issue(t.g, scope, "", p.cfg.Rotation != NoRotation), nil
 }
 
-// minSweep is how many tokens and codes the provider holds before it
-// first forgets the expired ones, so a demo provider that runs for days
-// stays small.
+// minSweep is how many tokens, codes and provider sessions the provider
+// holds before it first forgets the expired ones, so a demo provider
+// that runs for days stays small.
 const minSweep = 10000
 
-// sweep forgets expired tokens and codes once there are many; the next
-// sweep waits until the number has doubled. The caller holds p.mu.
+// sweep forgets expired tokens, codes and provider sessions once there
+// are many; the next sweep waits until the number has doubled. It runs
+// wherever they are created. The caller holds p.mu.
 func (p *Provider) sweep(now time.Time) {
-	if len(p.tokens)+len(p.codes) < max(minSweep, p.sweepAt) {
+	held := func() int { return len(p.tokens) + len(p.codes) + len(p.sessions) }
+	if held() < max(p.sweepMin, p.sweepAt) {
 		return
 	}
-	defer func() { p.sweepAt = 2 * (len(p.tokens) + len(p.codes)) }()
+	defer func() { p.sweepAt = 2 * held() }()
 	for k, t := range p.tokens {
 		if now.After(t.expires) {
 			delete(p.tokens, k)
@@ -301,6 +315,11 @@ func (p *Provider) sweep(now time.Time) {
 	for k, c := range p.codes {
 		if now.After(c.expires) {
 			delete(p.codes, k)
+		}
+	}
+	for k, s := range p.sessions {
+		if !now.Before(s.expires) {
+			delete(p.sessions, k)
 		}
 	}
 }

@@ -100,15 +100,18 @@ func TestClientAuth(t *testing.T) {
 		{name: "basic", auth: basic("test-client", secret), wantStatus: http.StatusOK},
 		{name: "post", auth: postAuth("test-client", secret), wantStatus: http.StatusOK},
 		{name: "basic, wrong secret", auth: basic("test-client", "wrong"), wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
-		{name: "post, wrong secret", auth: postAuth("test-client", "wrong"), wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
+		{name: "post, wrong secret", auth: postAuth("test-client", "wrong"), wantStatus: http.StatusBadRequest, wantError: "invalid_client"},
 		{name: "basic, not form-encoded", auth: func(r *http.Request, _ url.Values) { r.SetBasicAuth("test-client", secret) }, wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
 		{name: "basic, unknown client", auth: basic("other", secret), wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
-		{name: "no credentials", auth: func(*http.Request, url.Values) {}, wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
+		{name: "no credentials", auth: func(*http.Request, url.Values) {}, wantStatus: http.StatusBadRequest, wantError: "invalid_client"},
 		{name: "basic and post", auth: both, wantStatus: http.StatusBadRequest, wantError: "invalid_request"},
 		{name: "basic, only post allowed", methods: []string{"client_secret_post"}, auth: basic("test-client", secret), wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
-		{name: "post, only basic allowed", methods: []string{"client_secret_basic"}, auth: postAuth("test-client", secret), wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
+		{name: "basic, wrong secret, only post allowed", methods: []string{"client_secret_post"}, auth: basic("test-client", "wrong"), wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
+		{name: "post, only basic allowed", methods: []string{"client_secret_basic"}, auth: postAuth("test-client", secret), wantStatus: http.StatusBadRequest, wantError: "invalid_client"},
+		{name: "post, wrong secret, only post allowed", methods: []string{"client_secret_post"}, auth: postAuth("test-client", "wrong"), wantStatus: http.StatusBadRequest, wantError: "invalid_client"},
 		{name: "public client", methods: []string{"none"}, auth: postAuth("test-client", ""), wantStatus: http.StatusOK},
-		{name: "public client, not allowed", auth: postAuth("test-client", ""), wantStatus: http.StatusUnauthorized, wantError: "invalid_client"},
+		{name: "public client, not allowed", auth: postAuth("test-client", ""), wantStatus: http.StatusBadRequest, wantError: "invalid_client"},
+		{name: "public client, unknown", methods: []string{"none"}, auth: postAuth("other", ""), wantStatus: http.StatusBadRequest, wantError: "invalid_client"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -126,10 +129,10 @@ func TestClientAuth(t *testing.T) {
 			if res.StatusCode != tt.wantStatus || !strings.Contains(resBody, tt.wantError) {
 				t.Errorf("POST /token: status %d, body %.200q; want %d %s", res.StatusCode, resBody, tt.wantStatus, tt.wantError)
 			}
-			if tt.wantStatus == http.StatusUnauthorized && (tt.methods == nil || slices.Contains(tt.methods, "client_secret_basic")) {
-				if got := res.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Basic ") {
-					t.Errorf("POST /token: WWW-Authenticate %q, want a Basic challenge", got)
-				}
+			// RFC 9110 §15.5.2: a 401 carries a challenge; RFC 6749
+			// §5.2: one for the scheme the client used, Basic.
+			if got := res.Header.Get("WWW-Authenticate"); (res.StatusCode == http.StatusUnauthorized) != strings.HasPrefix(got, "Basic ") {
+				t.Errorf("POST /token: status %d, WWW-Authenticate %q; want a Basic challenge with 401 only", res.StatusCode, got)
 			}
 		})
 	}
@@ -168,9 +171,13 @@ func TestRefreshRotation(t *testing.T) {
 	}{
 		{"Rotate", authtest.Rotate, []step{
 			{use: 0, wantNew: true},
-			{use: 0, wantError: "invalid_grant"},
 			{use: 1, wantNew: true},
 			{use: 2, advance: 24 * time.Hour, wantError: "invalid_grant"}, // expired
+		}},
+		{"Rotate, reuse", authtest.Rotate, []step{
+			{use: 0, wantNew: true},
+			{use: 0, wantError: "invalid_grant"},
+			{use: 1, wantError: "invalid_grant"}, // revoked with the grant
 		}},
 		{"RotateWithGrace", authtest.RotateWithGrace, []step{
 			{use: 0, wantNew: true},
@@ -317,7 +324,7 @@ func TestRevocation(t *testing.T) {
 		}, http.StatusBadRequest, http.StatusOK, true},
 		{"wrong secret", func(tr tokenResult) url.Values {
 			return url.Values{"token": {tr.RefreshToken}, "client_id": {p.ClientID}, "client_secret": {"wrong"}}
-		}, http.StatusUnauthorized, http.StatusOK, true},
+		}, http.StatusBadRequest, http.StatusOK, true},
 	} {
 		tr := login(t, p, "alice")
 		before := p.Revocations()
@@ -362,5 +369,46 @@ func TestRevokeUser(t *testing.T) {
 		if got := post(t, p, "/token", refreshForm(tt.tr.RefreshToken)); (got.Status == http.StatusOK) != tt.want {
 			t.Errorf("POST /token (refresh_token, %s): status %d %s, want success %v", tt.name, got.Status, got.Error, tt.want)
 		}
+	}
+}
+
+// TestRefreshReuse: with strict rotation, a used refresh token presented
+// again revokes every token of its grant, as RFC 9700 §4.14.2 advises; a
+// stolen token is then worthless to the thief and to the client alike.
+// With RotateWithGrace, a reuse within the grace period is a retry and
+// revokes nothing; after it, it fails alone.
+func TestRefreshReuse(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name        string
+		mode        authtest.RotationMode
+		advance     time.Duration // before the reuse
+		wantReuse   string        // error of the reuse; "" success
+		wantRevoked bool          // the newer tokens of the grant
+	}{
+		{"Rotate", authtest.Rotate, 0, "invalid_grant", true},
+		{"RotateWithGrace, within grace", authtest.RotateWithGrace, 5 * time.Second, "", false},
+		{"RotateWithGrace, after grace", authtest.RotateWithGrace, time.Minute, "invalid_grant", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := newProvider(t, authtest.Config{Rotation: tt.mode, SigningAlg: "ES256"})
+			first, other := login(t, p, "alice"), login(t, p, "alice")
+			second := post(t, p, "/token", refreshForm(first.RefreshToken))
+			checkTokenResult(t, "POST /token (refresh_token)", second, "")
+			p.Advance(tt.advance)
+			checkTokenResult(t, "POST /token (used refresh token again)", post(t, p, "/token", refreshForm(first.RefreshToken)), tt.wantReuse)
+
+			if res, _ := userinfo(t, p, second.AccessToken); (res.StatusCode == http.StatusUnauthorized) != tt.wantRevoked {
+				t.Errorf("GET /userinfo with the newer access token: status %d, want revoked %v", res.StatusCode, tt.wantRevoked)
+			}
+			want := "invalid_grant"
+			if !tt.wantRevoked {
+				want = ""
+			}
+			checkTokenResult(t, "POST /token (newer refresh token)", post(t, p, "/token", refreshForm(second.RefreshToken)), want)
+			// Another grant of the same user is untouched.
+			checkTokenResult(t, "POST /token (refresh token of another login)", post(t, p, "/token", refreshForm(other.RefreshToken)), "")
+		})
 	}
 }
