@@ -383,6 +383,19 @@ func TestIDTokenWithoutKid(t *testing.T) {
 	}
 }
 
+// TestIDTokenWithoutKidES256: with ES256 the provider's JWKS also lists
+// an RS256 key (OpenID Connect Discovery requires RS256); a kid-less ES256
+// token still names one key, the only EC one.
+func TestIDTokenWithoutKidES256(t *testing.T) {
+	app := apptest.New(t, authtest.Config{SigningAlg: "ES256"}, nil)
+	c := app.P.Browser(t, "alice")
+	callback := app.StartLogin(t, c, "/me")
+	app.P.FailNext(authtest.Fault{IDTokenSigning: "no-kid"})
+	if res, body := apptest.Get(t, c, callback); res.StatusCode != http.StatusFound {
+		t.Errorf("callback with a kid-less ES256 ID token: %d %q, want 302", res.StatusCode, body)
+	}
+}
+
 // TestLongReturnPath: a return path that would make the flow cookie too
 // large for a browser is dropped (the login goes home), not the login.
 func TestLongReturnPath(t *testing.T) {

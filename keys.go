@@ -2,11 +2,15 @@ package auth
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -151,11 +155,13 @@ func (k *keySet) verify(ctx context.Context, raw string, budget *fetchBudget) ([
 
 // verifyWith checks jws with the key it names. found reports whether
 // keys hold that key (or, for a token without kid, exactly one signing
-// key); payload is nil when the signature does not verify.
+// key for its algorithm); payload is nil when the signature does not
+// verify.
 func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) (payload []byte, found bool) {
+	alg := jws.Signatures[0].Header.Algorithm
 	var key *jose.JSONWebKey
 	for i := range keys {
-		if keys[i].Use == "enc" {
+		if keys[i].Use == "enc" || !keyFits(&keys[i], alg) {
 			continue
 		}
 		if kid == "" {
@@ -176,6 +182,24 @@ func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) 
 		return nil, true
 	}
 	return payload, true
+}
+
+// keyFits reports whether key can verify signatures of algorithm alg: its
+// alg, when it names one, is alg, and its type is alg's (RSA for RS and
+// PS, EC for ES, OKP for EdDSA).
+func keyFits(key *jose.JSONWebKey, alg string) bool {
+	if key.Algorithm != "" && key.Algorithm != alg {
+		return false
+	}
+	switch key.Key.(type) {
+	case *rsa.PublicKey:
+		return strings.HasPrefix(alg, "RS") || strings.HasPrefix(alg, "PS")
+	case *ecdsa.PublicKey:
+		return strings.HasPrefix(alg, "ES")
+	case ed25519.PublicKey:
+		return alg == "EdDSA"
+	}
+	return false
 }
 
 // fetch returns keys newer than generation seen, and their generation:
