@@ -15,7 +15,14 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/storetest"
 )
+
+func TestMemoryStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) auth.Store {
+		return auth.NewMemoryStore(auth.MemoryStoreOptions{})
+	})
+}
 
 // msClock is a clock that tests move by hand.
 type msClock struct {
