@@ -75,7 +75,7 @@ func TestBackchannelLogoutFromProvider(t *testing.T) {
 	if status, _ := app.Me(t, bob); status != http.StatusOK {
 		t.Errorf("GET /me as bob after alice's back-channel logout: status %d, want 200", status)
 	}
-	if got := store.len(); got != 1 {
+	if got := store.Len(); got != 1 {
 		t.Errorf("sessions in the store = %d, want 1 (bob's)", got)
 	}
 }

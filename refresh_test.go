@@ -52,8 +52,8 @@ func TestRefreshLeeway(t *testing.T) {
 	}{
 		{"far from expiry", time.Hour, 0, 59 * time.Minute, 0},
 		{"within default leeway", time.Hour, 0, time.Hour - 20*time.Second, 1},
-		{"short token: half its life", 40 * time.Second, 0, 19 * time.Second, 0},
-		{"short token: past half", 40 * time.Second, 0, 21 * time.Second, 1},
+		{"short token: before half its life", 40 * time.Second, 0, 17 * time.Second, 0},
+		{"short token: past half", 40 * time.Second, 0, 23 * time.Second, 1},
 		{"negative leeway waits for expiry", time.Hour, -1, time.Hour - time.Second, 0},
 		{"negative leeway, expired", time.Hour, -1, time.Hour + time.Second, 1},
 	} {

@@ -15,127 +15,82 @@ import (
 	"github.com/gatehouse/auth/internal/apptest"
 )
 
-// memStore is a server-side session store in memory, with everything a
-// shared store offers (deletion by user and by sid, a refresh lock), and
-// a switch that makes it fail like an unreachable server.
+// memStore is auth.MemoryStore with switches that make it fail like an
+// unreachable server (wholly, or only its Save or Delete), and a count of
+// its saves.
 type memStore struct {
+	*auth.MemoryStore
 	mu         sync.Mutex
-	sessions   map[string]memSession
-	locks      map[string]chan struct{}
 	down       bool
 	saveDown   bool // only Save fails
 	deleteDown bool // only Delete fails
 	saves      int
 }
 
-type memSession struct {
-	data []byte
-	info auth.SessionInfo
-}
-
 var errStoreDown = errors.New("memstore: connection refused")
 
 func newMemStore() *memStore {
-	return &memStore{sessions: map[string]memSession{}, locks: map[string]chan struct{}{}}
+	return &memStore{MemoryStore: auth.NewMemoryStore(auth.MemoryStoreOptions{})}
 }
 
-func (s *memStore) setDown(down bool) {
+func (s *memStore) setDown(down bool) { s.set(&s.down, down) }
+
+func (s *memStore) set(what *bool, v bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.down = down
+	*what = v
 }
 
-func (s *memStore) len() int {
+func (s *memStore) failing(op *bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.sessions)
+	return s.down || op != nil && *op
 }
 
-func (s *memStore) Load(_ context.Context, id string) ([]byte, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.down {
+func (s *memStore) Load(ctx context.Context, id string) ([]byte, bool, error) {
+	if s.failing(nil) {
 		return nil, false, errStoreDown
 	}
-	e, ok := s.sessions[id]
-	return e.data, ok, nil
+	return s.MemoryStore.Load(ctx, id)
 }
 
-func (s *memStore) Save(_ context.Context, id string, data []byte, info auth.SessionInfo) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.down || s.saveDown {
+func (s *memStore) Save(ctx context.Context, id string, data []byte, info auth.SessionInfo) error {
+	if s.failing(&s.saveDown) {
 		return errStoreDown
 	}
+	s.mu.Lock()
 	s.saves++
-	s.sessions[id] = memSession{append([]byte(nil), data...), info}
-	return nil
+	s.mu.Unlock()
+	return s.MemoryStore.Save(ctx, id, data, info)
 }
 
-func (s *memStore) Delete(_ context.Context, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.down || s.deleteDown {
+func (s *memStore) Delete(ctx context.Context, id string) error {
+	if s.failing(&s.deleteDown) {
 		return errStoreDown
 	}
-	delete(s.sessions, id)
-	return nil
+	return s.MemoryStore.Delete(ctx, id)
 }
 
-func (s *memStore) deleteWhere(match func(auth.SessionInfo) bool) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.down {
+func (s *memStore) DeleteSubject(ctx context.Context, provider, sub string) (int, error) {
+	if s.failing(nil) {
 		return 0, errStoreDown
 	}
-	n := 0
-	for id, e := range s.sessions {
-		if match(e.info) {
-			delete(s.sessions, id)
-			n++
-		}
+	return s.MemoryStore.DeleteSubject(ctx, provider, sub)
+}
+
+func (s *memStore) DeleteSID(ctx context.Context, provider, sid string) (int, error) {
+	if s.failing(nil) {
+		return 0, errStoreDown
 	}
-	return n, nil
-}
-
-func (s *memStore) DeleteSubject(_ context.Context, provider, sub string) (int, error) {
-	return s.deleteWhere(func(i auth.SessionInfo) bool { return i.Provider == provider && i.Subject == sub })
-}
-
-func (s *memStore) DeleteSID(_ context.Context, provider, sid string) (int, error) {
-	return s.deleteWhere(func(i auth.SessionInfo) bool { return i.Provider == provider && i.SID == sid })
+	return s.MemoryStore.DeleteSID(ctx, provider, sid)
 }
 
 func (s *memStore) LockRefresh(ctx context.Context, id string, ttl time.Duration) (func(), error) {
-	s.mu.Lock()
-	if s.down {
-		s.mu.Unlock()
+	if s.failing(nil) {
 		return nil, errStoreDown
 	}
-	l := s.locks[id]
-	if l == nil {
-		l = make(chan struct{}, 1)
-		s.locks[id] = l
-	}
-	s.mu.Unlock()
-	t := time.NewTimer(ttl)
-	defer t.Stop()
-	select {
-	case l <- struct{}{}:
-		return func() { <-l }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-t.C:
-		return nil, errors.New("memstore: lock wait timed out")
-	}
+	return s.MemoryStore.LockRefresh(ctx, id, ttl)
 }
-
-var (
-	_ auth.Store          = (*memStore)(nil)
-	_ auth.SubjectDeleter = (*memStore)(nil)
-	_ auth.SIDDeleter     = (*memStore)(nil)
-	_ auth.RefreshLocker  = (*memStore)(nil)
-)
 
 // newStoreApp is newTestApp with sessions in store.
 func newStoreApp(t *testing.T, store auth.Store, pcfg authtest.Config) *apptest.App {
@@ -147,7 +102,7 @@ func TestStoreSessionIsAnIDInTheCookie(t *testing.T) {
 	store := newMemStore()
 	app := newStoreApp(t, store, authtest.Config{})
 	c := app.Login(t, "alice")
-	if got := store.len(); got != 1 {
+	if got := store.Len(); got != 1 {
 		t.Fatalf("sessions in the store after login = %d, want 1", got)
 	}
 	cookies := app.SessionCookies(c)
@@ -167,7 +122,7 @@ func TestStoreLogoutRevokes(t *testing.T) {
 	if res, _ := apptest.Get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("GET /auth/logout: status %d, want 303", res.StatusCode)
 	}
-	if got := store.len(); got != 0 {
+	if got := store.Len(); got != 0 {
 		t.Errorf("sessions in the store after logout = %d, want 0", got)
 	}
 	if status, _ := app.Me(t, stolen); status != http.StatusUnauthorized {
@@ -179,9 +134,10 @@ func TestStoreUnknownSessionIsAnonymous(t *testing.T) {
 	store := newMemStore()
 	app := newStoreApp(t, store, authtest.Config{})
 	c := app.Login(t, "alice")
-	store.mu.Lock()
-	clear(store.sessions) // expired or flushed
-	store.mu.Unlock()
+	// Expired or flushed: gone from the store.
+	if n, err := store.DeleteSubject(context.Background(), "", "alice"); n != 1 || err != nil {
+		t.Fatalf("DeleteSubject = %d, %v; want 1, nil", n, err)
+	}
 	res, body := apptest.Get(t, c, app.URL+"/")
 	if body != "anonymous" {
 		t.Errorf("GET / with an unknown session ID: body %q, want anonymous", body)
@@ -224,8 +180,8 @@ func TestStoreOutage(t *testing.T) {
 	if status, u := app.Me(t, c); status != http.StatusOK || u.Subject != "alice" {
 		t.Errorf("GET /me with the store back: status %d, user %+v; want 200 alice", status, u)
 	}
-	if res, _ := apptest.Get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusSeeOther || store.len() != 0 {
-		t.Errorf("logout with the store back: status %d, %d stored sessions; want 303 and none", res.StatusCode, store.len())
+	if res, _ := apptest.Get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusSeeOther || store.Len() != 0 {
+		t.Errorf("logout with the store back: status %d, %d stored sessions; want 303 and none", res.StatusCode, store.Len())
 	}
 }
 
@@ -286,9 +242,7 @@ func TestStoreSaveFailsAfterRefresh(t *testing.T) {
 	c := app.Login(t, "alice")
 	_, before := apptest.Get(t, c, app.URL+"/token")
 	app.P.Advance(2 * time.Hour)
-	store.mu.Lock()
-	store.saveDown = true
-	store.mu.Unlock()
+	store.set(&store.saveDown, true)
 	res, after := apptest.Get(t, c, app.URL+"/token")
 	if res.StatusCode != http.StatusOK || after == before {
 		t.Fatalf("GET /token when the refreshed session cannot be stored: %d %q, want 200 with the new token", res.StatusCode, after)
@@ -311,15 +265,11 @@ func TestStoreLogoutWhenDeleteFails(t *testing.T) {
 	app := newStoreApp(t, store, authtest.Config{})
 	c := app.Login(t, "alice")
 	stolen := app.Clone(t, c)
-	store.mu.Lock()
-	store.deleteDown = true
-	store.mu.Unlock()
+	store.set(&store.deleteDown, true)
 	if res, _ := apptest.Get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusServiceUnavailable || len(res.Header.Values("Set-Cookie")) != 0 {
 		t.Errorf("logout when Delete fails: status %d, Set-Cookie %q; want 503 and the cookie kept", res.StatusCode, res.Header.Values("Set-Cookie"))
 	}
-	store.mu.Lock()
-	store.deleteDown = false
-	store.mu.Unlock()
+	store.set(&store.deleteDown, false)
 	if res, _ := apptest.Get(t, c, app.URL+"/auth/logout"); res.StatusCode != http.StatusSeeOther {
 		t.Errorf("logout retried: status %d, want 303", res.StatusCode)
 	}
