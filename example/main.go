@@ -28,7 +28,7 @@ import (
 	"syscall"
 
 	"github.com/gatehouse/auth"
-	"github.com/gatehouse/auth/example/demo"
+	"github.com/gatehouse/auth/internal/demo"
 )
 
 func main() {

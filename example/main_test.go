@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/gatehouse/auth/authtest"
-	"github.com/gatehouse/auth/example/demo"
-	"github.com/gatehouse/auth/example/demo/demotest"
+	"github.com/gatehouse/auth/internal/demo"
+	"github.com/gatehouse/auth/internal/demotest"
 )
 
 func startExample(t *testing.T, vars map[string]string) *demo.Env {

@@ -1,7 +1,9 @@
 // Command echo is the Gatehouse example on Echo: the same application as
-// ../../example, with the same settings and routes. From this directory:
+// the one in example/, with the same settings and routes, less GitHub. It
+// is a module of its own, so that its router stays out of the other
+// modules' requirements. From the repository root:
 //
-//	go run .
+//	go run ./example/echo
 //
 // Echo adapts net/http middleware itself with echo.WrapMiddleware:
 // e.Use(echo.WrapMiddleware(a.Handler)) serves /auth/login, /auth/callback
@@ -27,7 +29,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/gatehouse/auth"
-	"github.com/gatehouse/auth/example/demo"
+	"github.com/gatehouse/auth/internal/demo"
 )
 
 func main() {

@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// RandomSecret returns 32 random bytes, a cookie secret for one process.
-func RandomSecret() []byte {
+// randomSecret returns 32 random bytes, a cookie secret for one process.
+func randomSecret() []byte {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
 	return b
@@ -25,17 +25,17 @@ func (e *Env) Serve(ctx context.Context, h http.Handler) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(e.Logger.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(e.Listener) }()
-	e.Logger.Info("Gatehouse example is running: open this in your browser", "url", e.PublicURL+"/", "listen", e.Listener.Addr().String())
+	e.log.Info("Gatehouse example is running: open this in your browser", "url", e.PublicURL+"/", "listen", e.Listener.Addr().String())
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	e.Logger.Info("shutting down")
+	e.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := srv.Shutdown(sctx)
@@ -43,7 +43,7 @@ func (e *Env) Serve(ctx context.Context, h http.Handler) error {
 		err = serr
 	}
 	if err == nil {
-		e.Logger.Info("stopped")
+		e.log.Info("stopped")
 	}
 	return err
 }
