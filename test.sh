@@ -52,7 +52,7 @@ have_browser() {
 }
 if [ "${CI:-}" != true ]; then
 	if [ -z "${REDIS_URL:-}" ]; then
-		skipped+=("redisstore tests need a Redis server: run .ci/with-redis bash test.sh")
+		skipped+=("redisstore tests, and the example's with AUTH_SESSION_STORE=redis, need a Redis server: run .ci/with-redis bash test.sh")
 	elif ! command -v redis-server >/dev/null; then
 		skipped+=("redisstore tests that start their own Redis need redis-server on PATH: apt-get install redis-server")
 	fi

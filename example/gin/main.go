@@ -1,7 +1,7 @@
 // Command gin is the Gatehouse example on gin: the same application as
-// the one in example/, with the same settings and routes, less GitHub. It
-// is a module of its own, so that its router stays out of the other
-// modules' requirements. From the repository root:
+// the one in example/, with the same settings and routes, less GitHub and
+// AUTH_SESSION_STORE. It is a module of its own, so that its router stays
+// out of the other modules' requirements. From the repository root:
 //
 //	go run ./example/gin
 //

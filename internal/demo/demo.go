@@ -64,7 +64,9 @@ type Env struct {
 	GitHubClientID, GitHubClientSecret string
 	// Listener listens on ADDR (default [defaultAddr]).
 	Listener net.Listener
-	log      *slog.Logger // where Serve and the embedded provider log
+
+	log     *slog.Logger // where Serve and the embedded provider log
+	closers []func()     // from OnClose
 }
 
 // Start reads the settings through getenv (os.Getenv, or a map in tests),

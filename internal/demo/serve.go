@@ -48,10 +48,21 @@ func (e *Env) Serve(ctx context.Context, h http.Handler) error {
 	return err
 }
 
-// Close closes the listener and stops the embedded provider, if any.
+// Close closes the listener, stops the embedded provider, if any, and
+// runs the functions given to [Env.OnClose], last given first.
 func (e *Env) Close() {
 	e.Listener.Close()
 	if e.Provider != nil {
 		e.Provider.Close()
 	}
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+	e.closers = nil
+}
+
+// OnClose has [Env.Close] call f, such as to close a Redis client once
+// [Env.Serve] has let the requests in progress finish.
+func (e *Env) OnClose(f func()) {
+	e.closers = append(e.closers, f)
 }
