@@ -36,7 +36,7 @@ func sessionStore(ctx context.Context, getenv func(string) string, log *slog.Log
 		return nil, func() {}, nil
 	case "memory":
 		log.Info("sessions are kept in memory: they end when this process stops")
-		return newMemoryStore(), func() {}, nil // auth.NewMemoryStore(auth.MemoryStoreOptions{}) once merged
+		return auth.NewMemoryStore(auth.MemoryStoreOptions{}), func() {}, nil
 	case "redis":
 		return redisStore(ctx, getenv("REDIS_URL"), log)
 	default:
