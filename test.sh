@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # test.sh runs every check, in every module of the repository: the library
-# (root), the examples (example/ is in the root module; examples/chi, gin and
-# echo have their own go.mod) and the browser test (e2e/). It is what CI runs.
+# (root), the examples (example/, and example/chi, gin and echo, each a
+# module of its own), redisstore/ and the browser test (e2e/). It is what
+# CI runs.
 #
 #	bash test.sh
 #
-# Steps: gofmt, go mod tidy (nested modules), go vet, staticcheck, then
-# go test -race in each module, the browser test last. The browser test
+# Steps: gofmt, go.work, go mod tidy (nested modules), go vet, staticcheck,
+# then go test -race in each module, the browser test last. The browser test
 # needs Chromium (apt-get install chromium) and the redisstore tests a Redis
 # server (REDIS_URL, set by .ci/with-redis); without them they skip, and
 # go test still says ok, so test.sh ends with one SKIPPED line for each
@@ -18,6 +19,17 @@ cd "$(dirname "$0")"
 staticcheck_version=v0.8.2
 # Every module, the root first and e2e last.
 modules=(. $(find . -name go.mod -not -path './.git/*' -not -path ./go.mod -not -path ./e2e/go.mod -exec dirname {} \; | sort) ./e2e)
+
+# go.work at the root puts every module in one workspace, so that
+# `go run ./example` works from the root. In a workspace each module builds
+# against the others' source and against the highest version of each
+# dependency that any of them requires, whatever its own go.mod says: a
+# go.mod missing a requirement, or a module that only builds with another
+# module's newer dependency, would pass here and fail for its users. So
+# every step below runs each module alone, against its own go.mod and
+# go.sum (and its replace directives to the modules beside it), with
+# GOWORK=off.
+export GOWORK=off
 failed=()
 fail() { failed+=("$1"); echo "FAIL: $1" >&2; }
 
@@ -40,7 +52,7 @@ have_browser() {
 }
 if [ "${CI:-}" != true ]; then
 	if [ -z "${REDIS_URL:-}" ]; then
-		skipped+=("redisstore tests need a Redis server: run .ci/with-redis bash test.sh")
+		skipped+=("redisstore tests, and the example's with AUTH_SESSION_STORE=redis, need a Redis server: run .ci/with-redis bash test.sh")
 	elif ! command -v redis-server >/dev/null; then
 		skipped+=("redisstore tests that start their own Redis need redis-server on PATH: apt-get install redis-server")
 	fi
@@ -55,6 +67,16 @@ if [ -n "$unformatted" ]; then
 	echo "$unformatted"
 	fail "gofmt: run gofmt -w on the files above"
 fi
+
+echo "== go.work"
+# It lists every module, and the README's command builds from the root.
+listed=$(GOWORK= go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p' | sed 's#^\./##; s#^$#.#' | sort)
+want=$(printf '%s\n' "${modules[@]}" | sed 's#^\./##' | sort)
+if [ "$listed" != "$want" ]; then
+	printf 'go.work lists:\n%s\nthe modules are:\n%s\n' "$listed" "$want"
+	fail "go.work: list every module in it (go work use -r .)"
+fi
+GOWORK= go build -o /dev/null ./example || fail "go.work: go build ./example from the root"
 
 echo "== go mod tidy"
 for m in "${modules[@]}"; do

@@ -9,7 +9,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse/auth"
-	"github.com/gatehouse/auth/example/demo"
+	"github.com/gatehouse/auth/internal/demo"
 )
 
 // newApp returns the application: its routes, wrapped by the middleware,

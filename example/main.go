@@ -7,15 +7,22 @@
 // it needs no account anywhere: open the URL it logs, click "Log in" and
 // choose alice or bob. Point it at a real provider with AUTH_ISSUER,
 // AUTH_CLIENT_ID and AUTH_CLIENT_SECRET; README.md lists every setting.
+// Sessions live in the cookie, or with AUTH_SESSION_STORE=memory or redis
+// (and REDIS_URL) on the server.
 //
 // Routes:
 //
-//	/                public: "Hello, NAME" and a logout button, or a login link
-//	/auth/login      start a login (?next=/path to return there), from the middleware
-//	/auth/callback   the provider returns here, from the middleware
-//	/auth/logout     end the session (POST or GET), from the middleware
-//	/me              login required: the user as JSON {"sub","email","name","claims"}
-//	/api/userinfo    login required: the provider's userinfo, fetched with the user's token
+//	/                         public: "Hello, NAME" and a logout button, or a login link
+//	/auth/login               start a login (?next=/path to return there), from the middleware
+//	/auth/callback            the provider returns here, from the middleware
+//	/auth/logout              end the session (POST or GET), from the middleware
+//	/auth/backchannel-logout  with a session store: the provider's logout tokens, from the middleware
+//	/me                       login required: the user as JSON {"sub","email","name","claims"}
+//	/api/userinfo             login required: the provider's userinfo, fetched with the user's token
+//
+// This directory is a module of its own, github.com/gatehouse/auth/example,
+// so that go-redis stays out of the library's go.mod; go.work at the
+// repository root is what lets the command above find it from there.
 package main
 
 import (
@@ -28,7 +35,7 @@ import (
 	"syscall"
 
 	"github.com/gatehouse/auth"
-	"github.com/gatehouse/auth/example/demo"
+	"github.com/gatehouse/auth/internal/demo"
 )
 
 func main() {
@@ -48,10 +55,16 @@ func main() {
 // setup reads the settings, listens, starts the embedded provider when
 // AUTH_ISSUER is empty, and returns the application ready to serve.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*demo.Env, http.Handler, error) {
-	env, err := demo.Start(ctx, getenv, log)
+	store, closeStore, err := sessionStore(ctx, getenv, log)
 	if err != nil {
 		return nil, nil, err
 	}
+	env, err := demo.Start(ctx, getenv, log)
+	if err != nil {
+		closeStore()
+		return nil, nil, err
+	}
+	env.OnClose(closeStore) // once the server has stopped
 	cfg := auth.Config{
 		Issuer:       env.Issuer,
 		ClientID:     env.ClientID,
@@ -62,6 +75,17 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		CookieSecret: env.CookieSecret, // >= 32 bytes, stable across restarts
 		HTTPClient:   env.HTTPClient,
 		Logger:       log,
+	}
+	if store != nil {
+		// The cookie holds only a session ID, and the provider can end
+		// sessions by posting a logout token to backchannelPath.
+		cfg.Store = store
+		cfg.BackchannelLogoutPath = backchannelPath
+		if env.Provider != nil {
+			env.Provider.SetBackchannelLogoutURI(env.PublicURL + backchannelPath)
+		} else {
+			log.Info("register the back-channel logout URI at the provider", "uri", env.PublicURL+backchannelPath)
+		}
 	}
 	var logins []demo.Login
 	if env.GitHubClientID != "" {

@@ -5,12 +5,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse/auth/authtest"
-	"github.com/gatehouse/auth/example/demo"
-	"github.com/gatehouse/auth/example/demo/demotest"
+	"github.com/gatehouse/auth/internal/demo"
+	"github.com/gatehouse/auth/internal/demotest"
 )
 
 func startExample(t *testing.T, vars map[string]string) *demo.Env {
@@ -88,6 +89,11 @@ func TestBadSettings(t *testing.T) {
 		{"issuer unreachable", map[string]string{"AUTH_ISSUER": "http://127.0.0.1:1", "AUTH_CLIENT_ID": "x"}, "discover"},
 		{"public URL", map[string]string{"PUBLIC_URL": "app.example.com"}, "PUBLIC_URL"},
 		{"address", map[string]string{"ADDR": "127.0.0.1:http-nope"}, "listen"},
+		{"unknown store", map[string]string{"AUTH_SESSION_STORE": "files"}, "AUTH_SESSION_STORE must be cookie, memory or redis"},
+		{"redis without URL", map[string]string{"AUTH_SESSION_STORE": "redis"}, "REDIS_URL"},
+		{"redis URL", map[string]string{"AUTH_SESSION_STORE": "redis", "REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL"},
+		{"redis unix socket", map[string]string{"AUTH_SESSION_STORE": "redis", "REDIS_URL": "unix:///run/redis.sock"}, "REDIS_URL"},
+		{"redis down", map[string]string{"AUTH_SESSION_STORE": "redis", "REDIS_URL": "redis://127.0.0.1:1/0?max_retries=-1"}, "Redis at 127.0.0.1:1 does not answer"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			vars := map[string]string{"ADDR": "127.0.0.1:0"}
@@ -105,6 +111,100 @@ func TestBadSettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBadRedisURLSecret: an unparsable REDIS_URL fails at startup without
+// quoting the password it holds.
+func TestBadRedisURLSecret(t *testing.T) {
+	vars := map[string]string{"ADDR": "127.0.0.1:0", "AUTH_SESSION_STORE": "redis", "REDIS_URL": "redis://app:hunter2@127.0.0.1:63x79/0"}
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	env, _, err := setup(context.Background(), func(k string) string { return vars[k] }, log)
+	if err == nil {
+		env.Close()
+		t.Fatal("setup with a bad REDIS_URL: no error")
+	}
+	if !strings.Contains(err.Error(), "REDIS_URL") || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("setup with a bad REDIS_URL: %q, want an error that names REDIS_URL and not its password", err)
+	}
+}
+
+// TestSessionStoreMemory runs the example with AUTH_SESSION_STORE=memory:
+// the walk-through signs in and out as with cookies, the session cookie
+// holds only an ID, and a back-channel logout from the provider ends the
+// session.
+func TestSessionStoreMemory(t *testing.T) {
+	env := startExample(t, map[string]string{"AUTH_SESSION_STORE": "memory"})
+	demotest.CheckApp(t, env)
+	checkBackchannel(t, env)
+}
+
+// TestSessionStoreRedis is TestSessionStoreMemory with Redis, on the server
+// named by REDIS_URL (.ci/with-redis starts one).
+func TestSessionStoreRedis(t *testing.T) {
+	redisURL := os.Getenv("REDIS_URL")
+	if redisURL == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("REDIS_URL is not set: CI runs the tests through .ci/with-redis")
+		}
+		t.Skip("REDIS_URL is not set: run the tests through .ci/with-redis to test against Redis")
+	}
+	env := startExample(t, map[string]string{"AUTH_SESSION_STORE": "redis", "REDIS_URL": redisURL})
+	demotest.CheckApp(t, env)
+	checkBackchannel(t, env)
+}
+
+// TestCookieSessionsNoBackchannel: with sessions in cookies (the default)
+// the server cannot end a session, so the example serves no back-channel
+// logout endpoint and registers none at the provider.
+func TestCookieSessionsNoBackchannel(t *testing.T) {
+	env := startExample(t, map[string]string{"AUTH_SESSION_STORE": "cookie"})
+	if res, body := do(t, noRedirects(), "POST", env.PublicURL+backchannelPath); res.StatusCode != http.StatusNotFound {
+		t.Errorf("POST %s with cookie sessions: %d %s, want 404", backchannelPath, res.StatusCode, body)
+	}
+	browser := env.Provider.Login(t, env.PublicURL+"/auth/login", "alice")
+	if n := cookieBytes(browser, env.PublicURL); n < 500 {
+		t.Errorf("cookies with AUTH_SESSION_STORE=cookie: %d bytes, want the whole session in them", n)
+	}
+	if err := env.Provider.BackchannelLogout("alice"); err == nil {
+		t.Error("the embedded provider has a back-channel logout URI with cookie sessions, want none")
+	}
+}
+
+// checkBackchannel signs alice and bob in, has the embedded provider post
+// a logout token for alice, as when she signs out at the provider, and
+// checks that her session ended and not bob's.
+func checkBackchannel(t *testing.T, env *demo.Env) {
+	t.Helper()
+	alice := env.Provider.Login(t, env.PublicURL+"/auth/login", "alice")
+	bob := env.Provider.Login(t, env.PublicURL+"/auth/login", "bob")
+	// With a store the cookie holds a sealed session ID, whatever the
+	// tokens' size.
+	if n := cookieBytes(alice, env.PublicURL); n > 250 {
+		t.Errorf("alice's cookies: %d bytes, want a session ID only", n)
+	}
+	if res, body := do(t, alice, "GET", env.PublicURL+"/me", "Accept", "application/json"); res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /me as alice: %d %s, want 200", res.StatusCode, body)
+	}
+	if err := env.Provider.BackchannelLogout("alice"); err != nil {
+		t.Fatalf("back-channel logout of alice: %v", err)
+	}
+	if res, body := do(t, alice, "GET", env.PublicURL+"/me", "Accept", "application/json"); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /me as alice after back-channel logout: %d %s, want 401", res.StatusCode, body)
+	}
+	if res, body := do(t, bob, "GET", env.PublicURL+"/me", "Accept", "application/json"); res.StatusCode != http.StatusOK {
+		t.Errorf("GET /me as bob after alice's back-channel logout: %d %s, want 200", res.StatusCode, body)
+	}
+}
+
+// cookieBytes adds up the names and values of the cookies c sends to
+// rawURL.
+func cookieBytes(c *http.Client, rawURL string) int {
+	u, _ := url.Parse(rawURL)
+	n := 0
+	for _, ck := range c.Jar.Cookies(u) {
+		n += len(ck.Name) + len(ck.Value)
+	}
+	return n
 }
 
 // TestExternalIssuer runs the example against a provider named by

@@ -3,10 +3,10 @@
 // provider when no issuer is configured, renders the home page and serves
 // until SIGINT or SIGTERM.
 //
-// Each example (./example on net/http, ./examples/chi, ./examples/gin and
-// ./examples/echo) keeps what a user of its router writes: the
-// [auth.Config] literal, the routes and the handlers. This package is not
-// part of the library's API and may change with the examples.
+// Each example (example/ on net/http, example/chi, example/gin and
+// example/echo) keeps what a user of its router writes: the [auth.Config]
+// literal, the routes and the handlers. Being internal, this package is not
+// part of the library's API: only this repository's modules can import it.
 package demo
 
 import (
@@ -31,8 +31,8 @@ const OIDCName = "oidc"
 
 // Defaults of the settings that have one.
 const (
-	DefaultAddr   = "127.0.0.1:8080"
-	DefaultScopes = "openid email profile offline_access"
+	defaultAddr   = "127.0.0.1:8080"
+	defaultScopes = "openid email profile offline_access"
 )
 
 // Env is an example's settings, read from the environment by [Start], with
@@ -42,7 +42,7 @@ type Env struct {
 	// client: AUTH_ISSUER, AUTH_CLIENT_ID and AUTH_CLIENT_SECRET, or the
 	// embedded provider's.
 	Issuer, ClientID, ClientSecret string
-	// Scopes is AUTH_SCOPES split on spaces. Default [DefaultScopes].
+	// Scopes is AUTH_SCOPES split on spaces. Default [defaultScopes].
 	Scopes []string
 	// AuthParams is AUTH_PARAMS, a query string such as
 	// "access_type=offline&prompt=consent". Default none.
@@ -53,8 +53,6 @@ type Env struct {
 	// PublicURL is the application's external base URL, without a
 	// trailing slash: PUBLIC_URL, or http:// and the address listened on.
 	PublicURL string
-	// RedirectURL is PublicURL + "/auth/callback".
-	RedirectURL string
 	// HTTPClient reaches the provider. With the embedded provider it dials
 	// the provider's loopback listener whatever "localhost" resolves to.
 	HTTPClient *http.Client
@@ -64,10 +62,11 @@ type Env struct {
 	// GITHUB_CLIENT_SECRET: when set, GitHub is offered as a second
 	// provider next to the OpenID Connect one.
 	GitHubClientID, GitHubClientSecret string
-	// Listener listens on ADDR (default [DefaultAddr]).
+	// Listener listens on ADDR (default [defaultAddr]).
 	Listener net.Listener
-	// Logger is where the example logs.
-	Logger *slog.Logger
+
+	log     *slog.Logger // where Serve and the embedded provider log
+	closers []func()     // from OnClose
 }
 
 // Start reads the settings through getenv (os.Getenv, or a map in tests),
@@ -81,7 +80,7 @@ func Start(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		ClientID:     getenv("AUTH_CLIENT_ID"),
 		ClientSecret: getenv("AUTH_CLIENT_SECRET"),
 		Scopes:       strings.Fields(getenv("AUTH_SCOPES")),
-		Logger:       log,
+		log:          log,
 
 		GitHubClientID:     getenv("GITHUB_CLIENT_ID"),
 		GitHubClientSecret: getenv("GITHUB_CLIENT_SECRET"),
@@ -90,7 +89,7 @@ func Start(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		return nil, errors.New("GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET go together")
 	}
 	if len(e.Scopes) == 0 {
-		e.Scopes = strings.Fields(DefaultScopes)
+		e.Scopes = strings.Fields(defaultScopes)
 	}
 	if s := getenv("AUTH_PARAMS"); s != "" {
 		q, err := url.ParseQuery(s)
@@ -103,13 +102,13 @@ func Start(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		}
 	}
 	if s := getenv("AUTH_COOKIE_SECRET"); s != "" {
-		secret, err := ParseSecret(s)
+		secret, err := parseSecret(s)
 		if err != nil {
 			return nil, fmt.Errorf("AUTH_COOKIE_SECRET: %w", err)
 		}
 		e.CookieSecret = secret
 	} else {
-		e.CookieSecret = RandomSecret()
+		e.CookieSecret = randomSecret()
 		log.Warn("AUTH_COOKIE_SECRET is not set: using a random secret, so sessions end when this process restarts")
 	}
 	if e.Issuer != "" && e.ClientID == "" {
@@ -118,7 +117,7 @@ func Start(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 
 	addr := getenv("ADDR")
 	if addr == "" {
-		addr = DefaultAddr
+		addr = defaultAddr
 	}
 	publicURL := strings.TrimSuffix(getenv("PUBLIC_URL"), "/")
 	if publicURL != "" {
@@ -136,7 +135,6 @@ func Start(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		publicURL = "http://" + loopbackAddr(ln.Addr())
 	}
 	e.PublicURL = publicURL
-	e.RedirectURL = publicURL + "/auth/callback"
 
 	if e.Issuer == "" {
 		e.startProvider()
@@ -154,7 +152,7 @@ func (e *Env) startProvider() {
 		Host:                   "localhost",
 		ClientID:               e.ClientID,
 		ClientSecret:           e.ClientSecret,
-		RedirectURIs:           []string{e.RedirectURL, e.RedirectURL + "/" + OIDCName},
+		RedirectURIs:           []string{e.PublicURL + "/auth/callback", e.PublicURL + "/auth/callback/" + OIDCName},
 		PostLogoutRedirectURIs: []string{e.PublicURL + "/"},
 		AutoApprove:            "", // show the page to choose alice or bob
 	})
@@ -162,7 +160,7 @@ func (e *Env) startProvider() {
 	e.Issuer, e.ClientID, e.ClientSecret = p.URL, p.ClientID, p.ClientSecret
 	e.HTTPClient = p.Client()
 	e.HTTPClient.Timeout = 10 * time.Second
-	e.Logger.Info("AUTH_ISSUER is not set: started the embedded authtest provider", "issuer", p.URL, "users", "alice, bob")
+	e.log.Info("AUTH_ISSUER is not set: started the embedded authtest provider", "issuer", p.URL, "users", "alice, bob")
 }
 
 // loopbackAddr returns the listener's host:port, with 127.0.0.1 for an
@@ -179,9 +177,9 @@ func loopbackAddr(a net.Addr) string {
 	return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
 }
 
-// ParseSecret decodes a cookie secret written in hex or base64 (standard
+// parseSecret decodes a cookie secret written in hex or base64 (standard
 // or URL alphabet, padded or not). It must decode to at least 32 bytes.
-func ParseSecret(s string) ([]byte, error) {
+func parseSecret(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
 	decoders := []func(string) ([]byte, error){
 		hex.DecodeString,

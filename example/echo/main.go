@@ -1,14 +1,18 @@
-// Command echo is the Gatehouse example on Echo: the same application as
-// ../../example, with the same settings and routes. From this directory:
+// Command echo is the Gatehouse example on Echo v5: the same application as
+// the one in example/, with the same settings and routes, less GitHub and
+// AUTH_SESSION_STORE. It is a module of its own, so that its router stays
+// out of the other modules' requirements. From the repository root:
 //
-//	go run .
+//	go run ./example/echo
 //
 // Echo adapts net/http middleware itself with echo.WrapMiddleware:
 // e.Use(echo.WrapMiddleware(a.Handler)) serves /auth/login, /auth/callback
 // and /auth/logout (Echo runs e.Use middleware for paths without a route
 // too) and puts the user in the request's context; the routes that need a
 // signed-in user take echo.WrapMiddleware(a.RequireLogin). Handlers read
-// the user with auth.User(c.Request().Context()).
+// the user with auth.User(c.Request().Context()). With Echo v4
+// (github.com/labstack/echo/v4), handlers take an echo.Context instead of a
+// *echo.Context and e.Logger is not a *slog.Logger; the rest is the same.
 package main
 
 import (
@@ -16,7 +20,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
@@ -24,10 +27,10 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"github.com/gatehouse/auth"
-	"github.com/gatehouse/auth/example/demo"
+	"github.com/gatehouse/auth/internal/demo"
 )
 
 func main() {
@@ -69,19 +72,19 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 
 func newRouter(a *auth.Middleware, env *demo.Env, log *slog.Logger) *echo.Echo {
 	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.Renderer = templates{demo.HomePage}
+	e.Logger = log // Echo v5 logs with log/slog
+	e.Renderer = &echo.TemplateRenderer{Template: demo.HomePage}
 	// The middleware serves /auth/* and puts the user in every request's context.
 	e.Use(echo.WrapMiddleware(a.Handler))
 	// For routes that need a user: a browser goes to login, an API caller gets 401.
 	requireLogin := echo.WrapMiddleware(a.RequireLogin)
 
-	e.GET("/", func(c echo.Context) error {
+	e.GET("/", func(c *echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.Render(http.StatusOK, "home", demo.Home{User: auth.User(c.Request().Context()), Issuer: env.Issuer})
 	})
 
-	e.GET("/me", func(c echo.Context) error {
+	e.GET("/me", func(c *echo.Context) error {
 		u := auth.User(c.Request().Context()) // never nil behind requireLogin
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.JSON(http.StatusOK, struct {
@@ -92,7 +95,7 @@ func newRouter(a *auth.Middleware, env *demo.Env, log *slog.Logger) *echo.Echo {
 		}{u.Subject, u.Email, u.Name, u.Claims})
 	}, requireLogin)
 
-	e.GET("/api/userinfo", func(c echo.Context) error {
+	e.GET("/api/userinfo", func(c *echo.Context) error {
 		claims, err := fetchJSON(auth.Client(c.Request().Context()), a.UserinfoURL(auth.User(c.Request().Context()).Provider))
 		c.Response().Header().Set("Cache-Control", "no-store")
 		if err != nil {
@@ -106,13 +109,6 @@ func newRouter(a *auth.Middleware, env *demo.Env, log *slog.Logger) *echo.Echo {
 		return c.JSON(http.StatusOK, claims)
 	}, requireLogin)
 	return e
-}
-
-// templates renders html/templates for c.Render.
-type templates struct{ *template.Template }
-
-func (t templates) Render(w io.Writer, name string, data any, _ echo.Context) error {
-	return t.ExecuteTemplate(w, name, data)
 }
 
 // fetchJSON GETs url with c, which sends the user's access token, and

@@ -2,7 +2,8 @@
 // login, the one README.md starts from. It needs a provider: set
 // AUTH_ISSUER, AUTH_CLIENT_ID, AUTH_CLIENT_SECRET and AUTH_COOKIE_SECRET
 // (64 hex digits), and register http://127.0.0.1:8080/auth/callback at the
-// provider. ../../example is the same with an embedded provider and more.
+// provider. example/, its parent directory, is the same with an embedded
+// provider and more.
 package main
 
 import (

@@ -8,7 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/gatehouse/auth/example/demo/demotest"
+	"github.com/gatehouse/auth/internal/demotest"
 )
 
 func init() { gin.SetMode(gin.TestMode) }

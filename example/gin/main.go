@@ -1,7 +1,9 @@
 // Command gin is the Gatehouse example on gin: the same application as
-// ../../example, with the same settings and routes. From this directory:
+// the one in example/, with the same settings and routes, less GitHub and
+// AUTH_SESSION_STORE. It is a module of its own, so that its router stays
+// out of the other modules' requirements. From the repository root:
 //
-//	go run .
+//	go run ./example/gin
 //
 // gin middleware is not net/http middleware, so two small adapters in
 // auth.go bring the middleware in: ginAuth, registered with r.Use, serves
@@ -26,7 +28,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/gatehouse/auth"
-	"github.com/gatehouse/auth/example/demo"
+	"github.com/gatehouse/auth/internal/demo"
 )
 
 func main() {

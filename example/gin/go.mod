@@ -1,6 +1,6 @@
-module github.com/gatehouse/auth/examples/gin
+module github.com/gatehouse/auth/example/gin
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/gatehouse/auth v0.0.0-00010101000000-000000000000

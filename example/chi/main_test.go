@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/gatehouse/auth/example/demo/demotest"
+	"github.com/gatehouse/auth/internal/demotest"
 )
 
 // TestApp logs in through the chi router: the middleware serves

@@ -1,8 +1,10 @@
 // Command chi is the Gatehouse example on the chi router: the same
-// application as ../../example, with the same settings and routes. From
-// this directory:
+// application as the one in example/, with the same settings and routes,
+// less GitHub and AUTH_SESSION_STORE. It is a module of its own, so that
+// its router stays out of the other modules' requirements. From the
+// repository root:
 //
-//	go run .
+//	go run ./example/chi
 //
 // The middleware goes in with r.Use, so it serves /auth/login,
 // /auth/callback and /auth/logout and puts the user in every request's
@@ -26,7 +28,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/gatehouse/auth"
-	"github.com/gatehouse/auth/example/demo"
+	"github.com/gatehouse/auth/internal/demo"
 )
 
 func main() {

@@ -1,6 +1,7 @@
 // Package demotest checks that an example application behaves as README.md
 // promises, whichever router it is written for: every example's test runs
-// [CheckApp] against it.
+// [CheckApp] against it. Like package demo, it is internal to this
+// repository.
 package demotest
 
 import (
@@ -13,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/auth/authtest"
-	"github.com/gatehouse/auth/example/demo"
+	"github.com/gatehouse/auth/internal/demo"
 )
 
 // Setup is an example's setup function: it reads the settings through
@@ -21,16 +22,16 @@ import (
 // application to serve.
 type Setup func(ctx context.Context, getenv func(string) string, log *slog.Logger) (*demo.Env, http.Handler, error)
 
-// TestSecret is the cookie secret Start uses unless vars has one.
-const TestSecret = "67617465686f7573652d6578616d706c652d746573742d7365637265742d3332"
+// testSecret is the cookie secret Start uses unless vars has one.
+const testSecret = "67617465686f7573652d6578616d706c652d746573742d7365637265742d3332"
 
 // Start runs setup with the settings in vars, where ADDR defaults to
-// 127.0.0.1:0 and AUTH_COOKIE_SECRET to [TestSecret], and serves the
+// 127.0.0.1:0 and AUTH_COOKIE_SECRET to [testSecret], and serves the
 // application until the test ends, when it checks that it shut down
 // cleanly.
 func Start(t testing.TB, setup Setup, vars map[string]string) *demo.Env {
 	t.Helper()
-	env := map[string]string{"ADDR": "127.0.0.1:0", "AUTH_COOKIE_SECRET": TestSecret}
+	env := map[string]string{"ADDR": "127.0.0.1:0", "AUTH_COOKIE_SECRET": testSecret}
 	for k, v := range vars {
 		env[k] = v
 	}

@@ -20,16 +20,16 @@ func TestParseSecret(t *testing.T) {
 		{"plain text", "0123456789abcdef0123456789abcdef!", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseSecret(tt.in)
+			got, err := parseSecret(tt.in)
 			if tt.ok && (err != nil || !bytes.Equal(got, want)) {
-				t.Errorf("ParseSecret(%q) = %q, %v; want %q", tt.in, got, err, want)
+				t.Errorf("parseSecret(%q) = %q, %v; want %q", tt.in, got, err, want)
 			}
 			if !tt.ok && err == nil {
-				t.Errorf("ParseSecret(%q) = %q, want an error", tt.in, got)
+				t.Errorf("parseSecret(%q) = %q, want an error", tt.in, got)
 			}
 		})
 	}
-	if _, err := ParseSecret(strings.Repeat("ab", 31)); err == nil || !strings.Contains(err.Error(), "31 bytes") {
-		t.Errorf("ParseSecret(31 bytes) error = %v, want one that says 31 bytes", err)
+	if _, err := parseSecret(strings.Repeat("ab", 31)); err == nil || !strings.Contains(err.Error(), "31 bytes") {
+		t.Errorf("parseSecret(31 bytes) error = %v, want one that says 31 bytes", err)
 	}
 }

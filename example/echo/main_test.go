@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/gatehouse/auth/example/demo/demotest"
+	"github.com/gatehouse/auth/internal/demotest"
 )
 
 // TestApp logs in through Echo: echo.WrapMiddleware(a.Handler) serves

@@ -60,10 +60,21 @@ func TestReadmeCode(t *testing.T) {
 // variable the examples read, and each field of auth.Config.
 func TestReadmeSettings(t *testing.T) {
 	readme := readFile(t, filepath.Join(root, "README.md"))
-	demo := readFile(t, filepath.Join(root, "example", "demo", "demo.go"))
-	vars := regexp.MustCompile(`getenv\("([A-Z_]+)"\)`).FindAllStringSubmatch(demo, -1)
+	// The settings are read in internal/demo, which every example shares,
+	// and in the main example's own files.
+	files, err := filepath.Glob(filepath.Join(root, "example", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, filepath.Join(root, "internal", "demo", "demo.go"))
+	var vars [][]string
+	for _, f := range files {
+		if !strings.HasSuffix(f, "_test.go") {
+			vars = append(vars, regexp.MustCompile(`getenv\("([A-Z_]+)"\)`).FindAllStringSubmatch(readFile(t, f), -1)...)
+		}
+	}
 	if len(vars) < 6 {
-		t.Fatalf("found %d getenv calls in example/demo/demo.go, want the example's settings", len(vars))
+		t.Fatalf("found %d getenv calls in %v, want the example's settings", len(vars), files)
 	}
 	for _, v := range vars {
 		if !strings.Contains(readme, "`"+v[1]+"`") {
