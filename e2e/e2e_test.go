@@ -227,6 +227,7 @@ func startExample(t *testing.T, ctx context.Context) *example {
 	bin := filepath.Join(t.TempDir(), "example")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./example")
 	build.Dir = ".."
+	build.Env = append(os.Environ(), "GOWORK=") // the README's command: through go.work, whatever GOWORK test.sh set
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./example: %v\n%s", err, out)
 	}
