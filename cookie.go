@@ -48,13 +48,13 @@ const maxChunks = 12
 // was received, so only claims the ID token lacks (from userinfo, or from a
 // plain OAuth 2.0 user API) are kept in extra.
 type session struct {
-	provider  string // name of the provider that signed the user in
+	provider  string  // name of the provider that signed the user in
 	binding   [8]byte // that provider's issuer and client ID, hashed: see provider.binding
 	family    [8]byte // random, set at login and kept by every refresh: which sign-in this is
-	created   int64  // unix seconds: start of the absolute session lifetime
-	tokenTime int64  // unix seconds: when the current access token was issued
-	expiry    int64  // unix seconds: access token expiry; 0 when unknown
-	tokenType string // "" means Bearer
+	created   int64   // unix seconds: start of the absolute session lifetime
+	tokenTime int64   // unix seconds: when the current access token was issued
+	expiry    int64   // unix seconds: access token expiry; 0 when unknown
+	tokenType string  // "" means Bearer
 	// The tokens. A decoded session leaves them packed, as stored, until
 	// unpack builds the strings: most requests never read them, and
 	// rebuilding a JWT's text costs microseconds. Read them through
