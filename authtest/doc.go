@@ -13,11 +13,15 @@
 // The provider follows OpenID Connect Core 1.0 (authorization code flow),
 // Discovery 1.0, RP-Initiated Logout 1.0 and Back-Channel Logout 1.0
 // (sending logout tokens), and RFC 6749, RFC 7636 (PKCE, S256 only), RFC
-// 7009 (revocation) and RFC 9207 (iss in the authorization response). It knows one client, set in [Config], and a
+// 7009 (revocation), RFC 7662 (introspection) and RFC 9207 (iss in the
+// authorization response). It knows one client, set in [Config], and a
 // few users, by default alice and bob ([Users]). Codes and tokens are
 // random opaque strings; ID tokens are JWTs signed with RS256 or ES256
 // by [github.com/go-jose/go-jose/v4]. ID tokens and userinfo responses
 // carry the user claims that the scope asks for (see [User]).
+// [Provider.AccessToken] mints access tokens for an API, JWTs of RFC
+// 9068's profile or opaque ones that introspection answers for, to test
+// the handlers of an API that accepts bearer tokens.
 //
 // A browser signed in at the provider holds the cookie
 // "authtest_session", naming a provider session on the server, which

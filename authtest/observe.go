@@ -13,8 +13,8 @@ import (
 // reports it.
 type Request struct {
 	// Endpoint is "authorize", "token", "userinfo", "jwks",
-	// "discovery", "revoke" or "end_session", or the URL path for
-	// anything else.
+	// "discovery", "revoke", "introspect" or "end_session", or the URL
+	// path for anything else.
 	Endpoint string
 	// Method is the HTTP method.
 	Method string
@@ -116,6 +116,12 @@ type Fault struct {
 	// TokenDelay makes the token endpoint wait this long first. The
 	// wait ends early, with no response, if the request is cancelled.
 	TokenDelay time.Duration
+	// TokenScope makes the next successful token response grant this
+	// scope instead of the one asked for, as a provider does when the
+	// user declines part of it (RFC 6749 §5.1): the response's scope,
+	// what its access token is good for at userinfo and introspection,
+	// and what later refreshes of the grant may have.
+	TokenScope string
 
 	// IDToken edits the claims of the next ID token before it is
 	// signed: wrong iss, aud, nonce, exp or sub, extra audiences, huge
@@ -152,8 +158,8 @@ func (p *Provider) FailNext(f Fault) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if f.TokenStatus != 0 || f.TokenBody != "" || f.TokenDelay != 0 {
-		p.faults.token = append(p.faults.token, Fault{TokenStatus: f.TokenStatus, TokenBody: f.TokenBody, TokenDelay: f.TokenDelay})
+	if f.TokenStatus != 0 || f.TokenBody != "" || f.TokenDelay != 0 || f.TokenScope != "" {
+		p.faults.token = append(p.faults.token, Fault{TokenStatus: f.TokenStatus, TokenBody: f.TokenBody, TokenDelay: f.TokenDelay, TokenScope: f.TokenScope})
 	}
 	if f.IDToken != nil || f.IDTokenSigning != "" {
 		p.faults.idToken = append(p.faults.idToken, Fault{IDToken: f.IDToken, IDTokenSigning: f.IDTokenSigning})

@@ -183,6 +183,7 @@ type Config struct {
 //	/userinfo                          userinfo (GET or POST, Bearer token)
 //	/jwks                              public signing keys
 //	/revoke                            token revocation (RFC 7009)
+//	/introspect                        token introspection (RFC 7662)
 //	/end_session                       RP-initiated logout
 //
 // Its clock is real time plus every [Provider.Advance]: codes and tokens
@@ -454,6 +455,7 @@ var endpoints = map[string]string{
 	"/userinfo":                         "userinfo",
 	"/jwks":                             "jwks",
 	"/revoke":                           "revoke",
+	"/introspect":                       "introspect",
 	"/end_session":                      "end_session",
 }
 
@@ -467,6 +469,7 @@ func (p *Provider) routes() http.Handler {
 	mux.HandleFunc("POST /userinfo", p.userinfo)
 	mux.HandleFunc("GET /jwks", p.jwks)
 	mux.HandleFunc("POST /revoke", p.revoke)
+	mux.HandleFunc("POST /introspect", p.introspect)
 	mux.HandleFunc("GET /end_session", p.endSession)
 	mux.HandleFunc("POST /end_session", p.endSession)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -513,6 +516,7 @@ func (p *Provider) discoveryDocument() []byte {
 		JWKSURI               string   `json:"jwks_uri"`
 		EndSessionEndpoint    string   `json:"end_session_endpoint"`
 		RevocationEndpoint    string   `json:"revocation_endpoint"`
+		IntrospectionEndpoint string   `json:"introspection_endpoint"`
 		ResponseTypes         []string `json:"response_types_supported"`
 		ResponseModes         []string `json:"response_modes_supported"`
 		SubjectTypes          []string `json:"subject_types_supported"`
@@ -523,6 +527,7 @@ func (p *Provider) discoveryDocument() []byte {
 		CodeChallengeMethods  []string `json:"code_challenge_methods_supported"`
 		TokenAuthMethods      []string `json:"token_endpoint_auth_methods_supported"`
 		RevocationAuthMethods []string `json:"revocation_endpoint_auth_methods_supported"`
+		IntrospectAuthMethods []string `json:"introspection_endpoint_auth_methods_supported"`
 		ClaimsParameter       bool     `json:"claims_parameter_supported"`
 		RequestParameter      bool     `json:"request_parameter_supported"`
 		RequestURIParameter   bool     `json:"request_uri_parameter_supported"`
@@ -537,6 +542,7 @@ func (p *Provider) discoveryDocument() []byte {
 		JWKSURI:               p.URL + "/jwks",
 		EndSessionEndpoint:    p.URL + "/end_session",
 		RevocationEndpoint:    p.URL + "/revoke",
+		IntrospectionEndpoint: p.URL + "/introspect",
 		ResponseTypes:         []string{"code"},
 		ResponseModes:         []string{"query"},
 		SubjectTypes:          []string{"public"},
@@ -548,6 +554,7 @@ func (p *Provider) discoveryDocument() []byte {
 		CodeChallengeMethods:  []string{"S256"},
 		TokenAuthMethods:      p.cfg.TokenAuthMethods,
 		RevocationAuthMethods: p.cfg.TokenAuthMethods,
+		IntrospectAuthMethods: p.cfg.TokenAuthMethods,
 		IssuerParameter:       p.cfg.IssuerParameter,
 		Backchannel:           true,
 		BackchannelSession:    true,

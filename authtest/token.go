@@ -33,6 +33,11 @@ type token struct {
 	expires time.Time
 	revoked bool
 	used    time.Time // refresh tokens: first use, or zero
+	// aud and claims are the audience and extra introspection claims of
+	// an opaque access token from AccessToken (accesstoken.go); aud nil
+	// means the client.
+	aud    []string
+	claims map[string]any
 }
 
 // valid reports whether t is usable at now.
@@ -134,6 +139,14 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	if e != nil {
 		p.writeError(w, e)
 		return
+	}
+	if f.TokenScope != "" {
+		p.mu.Lock()
+		out.resp.Scope = f.TokenScope
+		t := p.tokens[out.resp.AccessToken]
+		t.scope = f.TokenScope
+		t.g.scope = f.TokenScope // refreshes grant no more than this
+		p.mu.Unlock()
 	}
 	if out.claims != nil {
 		if out.fault.IDToken != nil {
