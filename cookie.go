@@ -30,8 +30,9 @@ import (
 // its issuer and client ID (see provider.binding), a random family ID
 // kept by every refresh of one sign-in, when the session began, when its
 // access token was issued and when it expires, the token type, the access,
-// refresh and ID tokens (JWT segments stored decoded), and the claims the
-// ID token lacks (from userinfo; for plain OAuth 2.0, all of them). The
+// refresh and ID tokens (JWT segments stored decoded), the claims the
+// ID token lacks (from userinfo; for plain OAuth 2.0, all of them), and
+// the scope granted, when it differs from the scope requested. The
 // user's claims are read back from the ID token, so nothing is stored
 // twice. With a Store, the cookie holds only the session's random ID, and
 // the Store holds the same bytes.
@@ -68,6 +69,11 @@ type session struct {
 
 	extra []byte // JSON object of claims absent from the ID token, or nil
 
+	// scope is the scope the provider granted, space-separated, when it
+	// said so (RFC 6749 §5.1) and it differs from the scope requested;
+	// "" means as requested. RequireScope reads it.
+	scope string
+
 	// payload is the ID token's decoded claims, filled by decoding; not stored.
 	payload []byte
 }
@@ -93,6 +99,11 @@ func (s *session) setTokens(tok *oauth2.Token, now time.Time) {
 	if tok.RefreshToken != "" {
 		s.refresh = tok.RefreshToken
 	}
+	// Without a scope, the grant is as requested (at login) or as before
+	// (at a refresh): RFC 6749 §5.1 and §6.
+	if scope, _ := tok.Extra("scope").(string); strings.TrimSpace(scope) != "" {
+		s.scope = normalizeScope(scope)
+	}
 }
 
 // canRefresh reports whether the session has a refresh token, without
@@ -112,7 +123,14 @@ func (s *session) unpack() {
 	s.unpacked = true
 }
 
-const sessionVersion = 3
+// sessionVersion is the format of a session; sessionScopeVersion is the
+// same with the granted scope after the extra claims, written only for a
+// session whose scope differs from the one requested, so that every other
+// session stays readable by versions that know only sessionVersion.
+const (
+	sessionVersion      = 3
+	sessionScopeVersion = 4
+)
 
 // marshal encodes s compactly: a version byte, then varints and
 // length-prefixed strings. JWT-shaped tokens are stored with their base64url
@@ -121,8 +139,12 @@ const sessionVersion = 3
 func (s *session) marshal() []byte {
 	s.unpack()
 	n := 32 + len(s.provider) + len(s.tokenType) + len(s.access) + len(s.refresh) + len(s.idToken) + len(s.extra)
-	b := make([]byte, 0, n)
-	b = append(b, sessionVersion)
+	b := make([]byte, 0, n+len(s.scope))
+	if s.scope == "" {
+		b = append(b, sessionVersion)
+	} else {
+		b = append(b, sessionScopeVersion)
+	}
 	b = appendString(b, s.provider)
 	b = append(b, s.binding[:]...)
 	b = append(b, s.family[:]...)
@@ -134,6 +156,9 @@ func (s *session) marshal() []byte {
 	b = appendToken(b, s.refresh)
 	b = appendToken(b, s.idToken)
 	b = appendString(b, string(s.extra))
+	if s.scope != "" {
+		b = appendString(b, s.scope)
+	}
 	return b
 }
 
@@ -141,7 +166,7 @@ var errSessionFormat = errors.New("auth: malformed session")
 
 // unmarshalSession decodes what marshal wrote. It never panics on garbage.
 func unmarshalSession(b []byte) (*session, error) {
-	if len(b) == 0 || b[0] != sessionVersion {
+	if len(b) == 0 || (b[0] != sessionVersion && b[0] != sessionScopeVersion) {
 		return nil, errSessionFormat
 	}
 	d := decoder{b: b[1:]}
@@ -161,6 +186,11 @@ func unmarshalSession(b []byte) (*session, error) {
 	s.packed = start[:len(start)-len(d.b)]
 	if extra := d.bytes(); len(extra) > 0 {
 		s.extra = extra
+	}
+	if b[0] == sessionScopeVersion {
+		if s.scope = d.string(); s.scope == "" {
+			return nil, errSessionFormat
+		}
 	}
 	if d.err || len(d.b) != 0 {
 		return nil, errSessionFormat

@@ -115,6 +115,8 @@ package auth
 //	keys.go         a provider's signing keys: shared, budgeted fetches
 //	claims.go       the Identity read from claims, and the claims scanner
 //	backchannel.go  EndSessions and back-channel logout
+//	bearer.go       bearer access tokens (RFC 6750): which are accepted, their checks,
+//	                cache and answers; RequireScope, HasScope
 //	errors.go       errors, and how each is answered
 //	cache.go        the one bounded in-memory cache
 //	google.go, microsoft.go, github.go   presets and their quirks

@@ -78,3 +78,9 @@ func OpenSessionValue(m *Middleware, value string) ([]byte, error) {
 	err := securecookie.DecodeMulti(m.sessions.jar.name, value, &data, m.sessions.codecs...)
 	return data, err
 }
+
+// SetBearerCacheLimits bounds the cache of verified bearer tokens; 0
+// entries turns it off.
+func SetBearerCacheLimits(m *Middleware, entries, bytes int) {
+	m.bearer.verified = newBoundedCache[uint64, *bearerState](entries, bytes)
+}

@@ -138,6 +138,30 @@ type Config struct {
 	// provider with a fixed issuer (not Microsoft's common or
 	// organizations): New fails without them. Default "": not mounted.
 	BackchannelLogoutPath string
+
+	// BearerAudiences turns on bearer access tokens (RFC 6750): a request
+	// with "Authorization: Bearer <token>" from an SPA, a mobile app or
+	// another service is then signed in as a session cookie would sign it
+	// in, if its token is an access token from one of the providers for
+	// one of these audiences (the aud of the API this application serves,
+	// such as "https://api.example.com"). A JWT is verified with the
+	// provider's keys; an opaque token is introspected (RFC 7662) at the
+	// providers whose discovery names an introspection_endpoint. The
+	// bearer header wins over a session cookie, which is then not read.
+	// [Middleware.RequireScope] checks scopes. Default none: bearer
+	// tokens are ignored. It needs an OpenID Connect provider.
+	BearerAudiences []string
+	// BearerRequireATJWT accepts only JWT access tokens of RFC 9068's
+	// profile, typed at+jwt: set it when every provider issues them,
+	// so that no other kind of JWT it signs can pass for one. Default
+	// false: the typ JWT (or none), as Entra ID, Auth0 and Keycloak send,
+	// is accepted too, and ID tokens are told apart by their claims.
+	BearerRequireATJWT bool
+	// BearerIntrospectionTTL is how long an introspection answer about
+	// an opaque token is reused, never beyond the token's exp: a token
+	// revoked at the provider works that long still. Default 30 s;
+	// negative: ask on every request.
+	BearerIntrospectionTTL time.Duration
 }
 
 // Middleware adds login, callback and logout to an application and puts the
@@ -166,6 +190,7 @@ type Middleware struct {
 	onLogin      func(context.Context, *Identity, *oauth2.Token) error
 	errorHandler func(http.ResponseWriter, *http.Request, error)
 	mounted      atomic.Bool // Handler was called: RequireLogin has something in front
+	bearer       *bearerAuth // nil without Config.BearerAudiences
 }
 
 // New checks cfg, discovers the providers and returns the middleware. ctx
@@ -191,6 +216,7 @@ func withDefaults(cfg Config) Config {
 	cfg.ClockSkew = max(orDefault(cfg.ClockSkew, time.Minute), 0)
 	cfg.RefreshLeeway = max(orDefault(cfg.RefreshLeeway, 30*time.Second), 0)
 	cfg.RefreshGrace = max(orDefault(cfg.RefreshGrace, 30*time.Second), 0)
+	cfg.BearerIntrospectionTTL = max(orDefault(cfg.BearerIntrospectionTTL, 30*time.Second), 0)
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -263,7 +289,7 @@ func validate(cfg *Config) error {
 	if p := cfg.BackchannelLogoutPath; p != "" && !strings.HasPrefix(p, "/") {
 		return fmt.Errorf("auth: Config.BackchannelLogoutPath must start with /, got %q", p)
 	}
-	return nil
+	return validateBearer(cfg)
 }
 
 // build derives the middleware from checked settings: the providers
@@ -301,6 +327,9 @@ func build(ctx context.Context, cfg *Config) (*Middleware, error) {
 	}
 	if strings.HasPrefix(m.postLogout, "/") {
 		m.postLogout = origin + m.postLogout
+	}
+	if m.bearer, err = newBearer(cfg, ps, e); err != nil {
+		return nil, err
 	}
 
 	secrets := append([][]byte{cfg.CookieSecret}, cfg.PreviousCookieSecrets...)
@@ -441,6 +470,11 @@ func commonDir(a, b string) string {
 // cookie is authenticated and decrypted (or found in a small cache of
 // cookies already seen), the access token is refreshed first if it is due,
 // and the user, token and an auto-refreshing client go into the context.
+//
+// With [Config.BearerAudiences], a request with "Authorization: Bearer"
+// is signed in by its access token instead, and its cookie is not read; a
+// token that is refused leaves the request anonymous, and RequireLogin
+// answers it.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	m.mounted.Store(true)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -464,6 +498,9 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 // not a live session of ours is deleted (at commit) and the request is
 // anonymous.
 func (m *Middleware) begin(w http.ResponseWriter, r *http.Request) *reqState {
+	if st, ok := m.beginBearer(w, r); ok {
+		return st // a bearer token wins: the cookie is not read
+	}
 	ss, err := m.sessions.lookup(r)
 	if err == errNoCookie {
 		return nil
@@ -492,7 +529,9 @@ func (m *Middleware) begin(w http.ResponseWriter, r *http.Request) *reqState {
 // comes back to the same path afterwards; anything else gets 401 with a
 // small JSON body and a WWW-Authenticate header. When the session [Store]
 // cannot answer, it responds 503 with Retry-After instead, and the user's
-// cookie is kept. Use it per route or for a whole router.
+// cookie is kept. A request whose bearer token was refused (see
+// [Config.BearerAudiences]) gets 401 with error="invalid_token" (RFC 6750
+// §3), never a redirect. Use it per route or for a whole router.
 //
 // It must run inside [Middleware.Handler]: without it every request would
 // look anonymous, so a request that reaches RequireLogin without passing
@@ -503,6 +542,11 @@ func (m *Middleware) RequireLogin(next http.Handler) http.Handler {
 		switch {
 		case st != nil && st.m == m && st.ss.Load() != nil:
 			next.ServeHTTP(w, r)
+			return
+		case st != nil && st.m == m && st.bearer != nil:
+			// A refused bearer token: its answer, never a redirect
+			// (RFC 6750 §3).
+			m.refuseBearer(w, st.bearer)
 			return
 		case st != nil && st.m == m && st.unavailable:
 			// The Store is down: the user may well be signed in, so

@@ -29,6 +29,10 @@ type reqState struct {
 	r           *http.Request
 	ss          atomic.Pointer[sessionState] // nil: anonymous
 	unavailable bool                         // the Store could not answer: neither signed in nor anonymous
+	// bearer is what the request's bearer token turned out to be
+	// (bearer.go); nil for a request without one. When it was verified,
+	// ss is its session.
+	bearer *bearerState
 
 	mu      sync.Mutex
 	written bool

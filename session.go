@@ -163,6 +163,9 @@ func (s *sessions) newState(sess *session, id string) (*sessionState, error) {
 // unsaved state too, with an error wrapping ErrStoreUnavailable, so that a
 // refresh can keep its new tokens in memory.
 func (s *sessions) save(ctx context.Context, sess *session, id string) (*sessionState, error) {
+	if p := s.providers.byName(sess.provider); p != nil && sameScopes(sess.scope, p.oauth.Scopes) {
+		sess.scope = "" // as requested: nothing to store
+	}
 	data := sess.marshal()
 	if sess.idToken != "" {
 		// Decode it back once so the payload points into our own bytes.
