@@ -20,6 +20,10 @@
 //	/me                       login required: the user as JSON {"sub","email","name","claims"}
 //	/api/userinfo             login required: the provider's userinfo, fetched with the user's token
 //
+// With AUTH_BEARER_AUDIENCE (audiences, separated by commas), /me and
+// /api/* also accept "Authorization: Bearer <access token>" from the
+// provider, for an SPA, a mobile app or another service.
+//
 // This directory is a module of its own, github.com/gatehouse/auth/example,
 // so that go-redis stays out of the library's go.mod; go.work at the
 // repository root is what lets the command above find it from there.
@@ -32,9 +36,11 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/gatehouse/auth"
+	"github.com/gatehouse/auth/authtest"
 	"github.com/gatehouse/auth/internal/demo"
 )
 
@@ -76,6 +82,15 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		HTTPClient:   env.HTTPClient,
 		Logger:       log,
 	}
+	if aud := getenv("AUTH_BEARER_AUDIENCE"); aud != "" {
+		// Requests that carry an access token from the provider for one
+		// of these audiences are signed in too, with no cookie.
+		for _, a := range strings.Split(aud, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				cfg.BearerAudiences = append(cfg.BearerAudiences, a)
+			}
+		}
+	}
 	if store != nil {
 		// The cookie holds only a session ID, and the provider can end
 		// sessions by posting a logout token to backchannelPath.
@@ -111,6 +126,15 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	if err != nil {
 		env.Close()
 		return nil, nil, err // bad config or discovery failed: fail at startup
+	}
+	if len(cfg.BearerAudiences) > 0 && env.Provider != nil {
+		// The embedded provider is a demo: hand out a token to try the
+		// API with. (The middleware itself never logs a token.)
+		tok := env.Provider.AccessToken(authtest.AccessTokenOptions{
+			Subject: "alice", Audience: cfg.BearerAudiences[0], Scope: "openid email profile", Opaque: true,
+		})
+		log.Info("try the API with a demo access token of alice's",
+			"command", "curl -H 'Authorization: Bearer "+tok+"' "+env.PublicURL+"/me")
 	}
 	return env, newApp(a, env.Issuer, logins, log), nil
 }
