@@ -81,6 +81,16 @@
 // that rejects the refresh token ends the session; a provider that is down
 // does not (the request goes on with the old token, and retries back off).
 //
+// # Bearer tokens
+//
+// With [Config.BearerAudiences], the same routes also accept requests with
+// "Authorization: Bearer <access token>" from the providers, as an SPA, a
+// mobile app or another service sends them: a JWT access token is verified
+// with the provider's keys, an opaque one is introspected (RFC 7662), and
+// the request gets the same [User], [Token] and [Client] as a session. A
+// refused token is answered as RFC 6750 asks, never with a redirect, and
+// [Middleware.RequireScope] checks scopes.
+//
 // # Cost per request
 //
 // A request without a session cookie costs a scan of the Cookie header. A

@@ -646,7 +646,9 @@ func User(ctx context.Context) *Identity {
 
 // Token returns the session's current OAuth 2.0 token (its Extra("id_token")
 // holds the raw ID token), or nil when the request is anonymous. Treat it as
-// read-only. Prefer [Client], which also refreshes the token.
+// read-only. Prefer [Client], which also refreshes the token. For a request
+// signed in by a bearer token (see [Config.BearerAudiences]) it is that
+// token, with its expiry, and neither a refresh nor an ID token.
 func Token(ctx context.Context) *oauth2.Token {
 	if st, ok := ctx.Value(ctxKey{}).(*reqState); ok {
 		if ss := st.ss.Load(); ss != nil {
@@ -664,7 +666,8 @@ func Token(ctx context.Context) *oauth2.Token {
 // Transport and Timeout, and does not follow a redirect to another origin
 // (which would receive the token): it returns that response instead. It
 // never returns nil: for an anonymous request its requests fail with
-// [ErrNoSession].
+// [ErrNoSession]. For a request signed in by a bearer token, it sends
+// that token as it came, and never refreshes it.
 func Client(ctx context.Context) *http.Client {
 	if st, ok := ctx.Value(ctxKey{}).(*reqState); ok {
 		return st.httpClient()
