@@ -72,6 +72,10 @@ const (
 	maxIntrospection = 1 << 20
 	// bearerTimeout bounds one token's check: key fetches, introspection.
 	bearerTimeout = 10 * time.Second
+	// maxBearerToken bounds the tokens we look at: an Entra ID token with
+	// a user's many groups is a few kilobytes, and net/http lets a header
+	// be a megabyte.
+	maxBearerToken = 64 << 10
 )
 
 // bearerAuth verifies bearer tokens: one per Middleware, nil when
@@ -268,6 +272,9 @@ var b64tokenChar = func() (t [256]bool) {
 // verify returns what tok is: from the caches, or checked once for every
 // request that asks at the same time.
 func (b *bearerAuth) verify(ctx context.Context, tok string) *bearerState {
+	if len(tok) > maxBearerToken {
+		return invalidToken("the access token is too large")
+	}
 	h := maphash.String(b.seed, tok)
 	now := b.now()
 	if bs := cached(b.verified, h, tok, now); bs != nil {

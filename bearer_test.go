@@ -249,6 +249,7 @@ func TestBearerRefused(t *testing.T) {
 		{"opaque, wrong audience", "Bearer " + p.AccessToken(authtest.AccessTokenOptions{Subject: "alice", Audience: "other-api", Opaque: true}), 401, "invalid_token", "not for this audience", true},
 		{"opaque, expired", "Bearer " + p.AccessToken(authtest.AccessTokenOptions{Subject: "alice", Audience: "api", Opaque: true, TTL: time.Second, Claims: map[string]any{"exp": now.Add(-time.Hour).Unix()}}), 401, "invalid_token", "expired", true},
 		{"opaque, refresh token", "Bearer " + login.RefreshToken, 401, "invalid_token", "not an access token", true},
+		{"too large", "Bearer " + strings.Repeat("a", 65<<10), 401, "invalid_token", "too large", false},
 		{"no token", "Bearer", 400, "invalid_request", "malformed", false},
 		{"two tokens", "Bearer a b", 400, "invalid_request", "malformed", false},
 		{"not a b64token", "Bearer a;b", 400, "invalid_request", "malformed", false},
