@@ -193,13 +193,10 @@ func newBearer(cfg *Config, ps providers, e *env) (*bearerAuth, error) {
 }
 
 // beginBearer starts the request's state from its bearer token, when the
-// middleware accepts them and the request sends one (ok). The session
+// request sends one (ok); m.bearer is not nil. The session
 // cookie is then not read: the bearer token wins. A refused token makes
 // the request anonymous, with the reason for RequireLogin to answer.
 func (m *Middleware) beginBearer(w http.ResponseWriter, r *http.Request) (st *reqState, ok bool) {
-	if m.bearer == nil {
-		return nil, false
-	}
 	bs := m.bearer.authenticate(r)
 	if bs == nil {
 		return nil, false

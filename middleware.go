@@ -498,8 +498,10 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 // not a live session of ours is deleted (at commit) and the request is
 // anonymous.
 func (m *Middleware) begin(w http.ResponseWriter, r *http.Request) *reqState {
-	if st, ok := m.beginBearer(w, r); ok {
-		return st // a bearer token wins: the cookie is not read
+	if m.bearer != nil {
+		if st, ok := m.beginBearer(w, r); ok {
+			return st // a bearer token wins: the cookie is not read
+		}
 	}
 	ss, err := m.sessions.lookup(r)
 	if err == errNoCookie {
