@@ -25,9 +25,15 @@ type Config struct {
 	// New fetches its discovery document. Required, unless Providers is set.
 	Issuer string
 	// ClientID and ClientSecret are the OAuth 2.0 client credentials.
-	// ClientID is required, unless Providers is set.
+	// Both are required, unless Providers is set (or PublicClient).
 	ClientID     string
 	ClientSecret string
+	// PublicClient declares a client without a secret, which proves
+	// itself with PKCE alone (token_endpoint_auth_method "none"): only
+	// for providers that register such clients. Default false: New
+	// refuses an empty ClientSecret, which could never work with a
+	// confidential client and would fail only at the first login.
+	PublicClient bool
 	// RedirectURL is the absolute callback URL registered at the provider,
 	// e.g. "https://app.example.com/auth/callback". Its path is the callback
 	// path, and an https scheme makes every cookie Secure. Required.

@@ -236,7 +236,7 @@ func TestLogoutWithoutSession(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	p := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(p.Close)
-	good := auth.Config{Issuer: p.URL, ClientID: "c", RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: apptest.Secret}
+	good := auth.Config{Issuer: p.URL, ClientID: "c", ClientSecret: "s", RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: apptest.Secret}
 	for _, tt := range []struct {
 		name string
 		edit func(*auth.Config)
@@ -252,7 +252,9 @@ func TestConfigErrors(t *testing.T) {
 		{"foreign post-logout", func(c *auth.Config) { c.PostLogoutURL = "https://evil.example/" }, "PostLogoutURL"},
 		{"reserved auth param", func(c *auth.Config) { c.AuthParams = map[string]string{"nonce": "x"} }, "nonce"},
 		{"bad cookie name", func(c *auth.Config) { c.CookieName = "a b" }, "CookieName"},
-		{"unreachable issuer", func(c *auth.Config) { c.Issuer = "http://127.0.0.1:1" }, "discover"},
+		{"unreachable issuer", func(c *auth.Config) { c.Issuer = "http://127.0.0.1:1" }, "Config.Issuer: discover"},
+		{"no client secret", func(c *auth.Config) { c.ClientSecret = "" }, "Config.ClientSecret is required (for a client without a secret, set Config.PublicClient)"},
+		{"public client with a secret", func(c *auth.Config) { c.PublicClient = true }, "Config.PublicClient"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := good

@@ -60,30 +60,30 @@ func discover(ctx context.Context, p *provider, issuer string) (*oidcKind, error
 	// runs below before anything from the document is used.
 	op, err := oidc.NewProvider(oidc.InsecureIssuerURLContext(octx, issuer), issuer)
 	if err != nil {
-		return nil, fmt.Errorf("auth: discover %s: %w", issuer, err)
+		return nil, fmt.Errorf("discover %s: %w", issuer, err)
 	}
 	var extra discoveryExtra
 	if err := op.Claims(&extra); err != nil {
-		return nil, fmt.Errorf("auth: read discovery document of %s: %w", issuer, err)
+		return nil, fmt.Errorf("read discovery document of %s: %w", issuer, err)
 	}
 	iss, selfCheck, err := p.quirks.issuer(issuer, extra.Issuer)
 	if err != nil {
-		return nil, fmt.Errorf("auth: discover %s: %w", issuer, err)
+		return nil, fmt.Errorf("discover %s: %w", issuer, err)
 	}
 	if extra.JWKS == "" {
-		return nil, fmt.Errorf("auth: discover %s: the discovery document has no jwks_uri", issuer)
+		return nil, fmt.Errorf("discover %s: the discovery document has no jwks_uri", issuer)
 	}
 
 	endpoint := op.Endpoint()
 	switch {
-	case p.oauth.ClientSecret == "":
+	case p.public:
 		endpoint.AuthStyle = oauth2.AuthStyleInParams // a public client sends only client_id
 	case len(extra.AuthMethods) == 0 || slices.Contains(extra.AuthMethods, "client_secret_basic"):
 		endpoint.AuthStyle = oauth2.AuthStyleInHeader // the default when discovery is silent
 	case slices.Contains(extra.AuthMethods, "client_secret_post"):
 		endpoint.AuthStyle = oauth2.AuthStyleInParams
 	default:
-		return nil, fmt.Errorf("auth: %s supports neither client_secret_basic nor client_secret_post (it lists %v)", issuer, extra.AuthMethods)
+		return nil, fmt.Errorf("%s supports neither client_secret_basic nor client_secret_post (it lists %v)", issuer, extra.AuthMethods)
 	}
 	p.oauth.Endpoint = endpoint
 	p.endSessionURL = extra.EndSession
