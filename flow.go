@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -46,38 +45,18 @@ func (m *Middleware) login(p *provider) http.HandlerFunc {
 	}
 }
 
-// chooserPage is the page LoginPath shows when there are several
-// providers: one button per provider, each starting its login with the
-// same return path.
-var chooserPage = template.Must(template.New("chooser").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in</title>
-<style>body{font:16px system-ui,sans-serif;max-width:20em;margin:4em auto;text-align:center}
-a{display:block;margin:.6em 0;padding:.7em;border:1px solid #888;border-radius:.4em;color:inherit;text-decoration:none}
-a:hover{background:#eee}</style></head>
-<body><h1>Sign in</h1>
-{{range .}}<a href="{{.URL}}">Sign in with {{.Label}}</a>
-{{end}}</body></html>
-`))
-
-// chooser shows the page with one sign-in button per provider.
+// chooser shows the page with one sign-in button per provider, each
+// starting its login with the same return path.
 func (m *Middleware) chooser(w http.ResponseWriter, r *http.Request) {
 	if !m.allow(w, r, "login", http.MethodGet, http.MethodHead, http.MethodPost) {
 		return
 	}
 	next := cleanReturn(r.FormValue("next"))
-	type button struct{ URL, Label string }
-	buttons := make([]button, len(m.providers))
-	for i, p := range m.providers {
-		buttons[i] = button{URL: p.loginPath + "?next=" + url.QueryEscape(next), Label: p.label}
+	p := &Page{Kind: "chooser", Status: http.StatusOK, Title: "Sign in", Message: "Choose how to sign in."}
+	for _, pr := range m.providers {
+		p.Links = append(p.Links, PageLink{URL: pr.loginPath + "?next=" + url.QueryEscape(next), Label: "Sign in with " + pr.label})
 	}
-	pageHeaders(w.Header(), "text/html; charset=utf-8", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	if r.Method == http.MethodHead {
-		return
-	}
-	if err := chooserPage.Execute(w, buttons); err != nil {
-		m.log.ErrorContext(r.Context(), "auth: write login page", "error", err)
-	}
+	m.page(w, r, p)
 }
 
 // callback completes a login with p, the provider whose callback path was
@@ -121,7 +100,11 @@ var errSignedIn = errors.New("auth: no login in progress, already signed in")
 // the state, which must have started with p (nil: the plain callback path
 // with several providers, where no flow can end).
 func (m *Middleware) flow(w http.ResponseWriter, r *http.Request, p *provider) (*flowState, error) {
-	f, ok := m.flows.take(w, r, r.URL.Query().Get("state"))
+	q := r.URL.Query()
+	if !q.Has("state") && !q.Has("code") && !q.Has("error") {
+		return nil, errNotCallback
+	}
+	f, ok := m.flows.take(w, r, q.Get("state"))
 	if !ok {
 		if ss, err := m.sessions.lookup(r); err == nil && ss != nil {
 			return nil, errSignedIn
@@ -208,10 +191,14 @@ func (m *Middleware) logout(w http.ResponseWriter, r *http.Request) {
 		// by a link or a form: ask first. The page's own POST is
 		// same-origin. Its form may be redirected to the provider's
 		// logout, which form-action must allow.
-		pageHeaders(w.Header(), "text/html; charset=utf-8", "default-src 'none'; form-action "+m.logoutFormAction+"; frame-ancestors 'none'")
-		if r.Method != http.MethodHead {
-			_ = logoutPage.Execute(w, m.logoutPath)
-		}
+		m.page(w, r.WithContext(context.WithValue(r.Context(), formActionKey{}, m.logoutFormAction)), &Page{
+			Kind:    "logout",
+			Status:  http.StatusOK,
+			Title:   "Sign out of this site?",
+			Message: "Another site sent you here to sign you out. Sign out only if you meant to.",
+			Form:    &PageForm{Action: m.logoutPath, Label: "Sign out"},
+			Links:   []PageLink{{URL: "/", Label: "Cancel, stay signed in"}},
+		})
 		return
 	}
 	ss, err := m.sessions.lookup(r)
@@ -253,7 +240,7 @@ func (m *Middleware) allow(w http.ResponseWriter, r *http.Request, op string, me
 		}
 	}
 	w.Header().Set("Allow", strings.Join(methods, ", "))
-	m.fail(w, r, op, fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method))
+	m.fail(w, r, op, fmt.Errorf("%w: %s", errMethod, r.Method))
 	return false
 }
 
@@ -279,14 +266,6 @@ func (m *Middleware) fromOwnPages(r *http.Request) bool {
 	}
 	return true
 }
-
-// logoutPage asks a user who followed a link from another site to confirm.
-var logoutPage = template.Must(template.New("logout").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign out</title></head><body>
-<form method="post" action="{{.}}"><p>Sign out of this site?</p><button type="submit">Sign out</button></form>
-</body></html>
-`))
 
 // cleanReturn returns s if it is a same-origin relative path ("/x?y"), and
 // "/" for anything else: absolute and scheme-relative URLs ("//evil"),

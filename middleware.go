@@ -100,9 +100,15 @@ type Config struct {
 	// login (403); the error is logged, not shown.
 	OnLogin func(ctx context.Context, u *Identity, t *oauth2.Token) error
 	// ErrorHandler writes the response when login, callback or logout
-	// fails. Default: a short plain-text page, or JSON for API callers,
-	// with the status from [ErrorStatus]; err itself is logged, never shown.
+	// fails. Default: JSON for API callers, and for a person the error
+	// [Page] (drawn by RenderPage), with the status from [ErrorStatus];
+	// err itself is logged, never shown.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// RenderPage draws the pages the middleware shows a person: the error
+	// page, the question before a logout that another site asked for, and
+	// the choice of provider (see [Page]). The middleware has set
+	// Cache-Control: no-store before it is called. Default [DefaultPage].
+	RenderPage func(w http.ResponseWriter, r *http.Request, p *Page)
 
 	// ClockSkew is the leeway for every time check on tokens (exp, iat,
 	// nbf). Default 1 minute; negative means none.
@@ -171,6 +177,7 @@ type Middleware struct {
 	now          func() time.Time
 	onLogin      func(context.Context, *Identity, *oauth2.Token) error
 	errorHandler func(http.ResponseWriter, *http.Request, error)
+	renderPage   func(http.ResponseWriter, *http.Request, *Page)
 	mounted      atomic.Bool // Handler was called: RequireLogin has something in front
 }
 
@@ -203,8 +210,8 @@ func withDefaults(cfg Config) Config {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.ErrorHandler == nil {
-		cfg.ErrorHandler = defaultErrorHandler
+	if cfg.RenderPage == nil {
+		cfg.RenderPage = DefaultPage
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -304,6 +311,10 @@ func build(ctx context.Context, cfg *Config) (*Middleware, error) {
 		now:          cfg.Now,
 		onLogin:      cfg.OnLogin,
 		errorHandler: cfg.ErrorHandler,
+		renderPage:   cfg.RenderPage,
+	}
+	if m.errorHandler == nil {
+		m.errorHandler = m.defaultError
 	}
 	if strings.HasPrefix(m.postLogout, "/") {
 		m.postLogout = origin + m.postLogout

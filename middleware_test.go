@@ -395,6 +395,12 @@ func TestLogoutFromAnotherSite(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !strings.Contains(body, `method="post"`) || len(res.Header["Set-Cookie"]) != 0 {
 		t.Errorf("cross-site GET /auth/logout: %d, Set-Cookie %v, body %q; want 200 with a POST form and no cookie change", res.StatusCode, res.Header["Set-Cookie"], body)
 	}
+	// The page's form is answered with a redirect to the provider's
+	// end_session endpoint, which its CSP form-action must allow (Chromium
+	// applies form-action to the redirect too).
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+app.P.URL+";") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("confirmation page CSP = %q, want form-action 'self' %s and no framing", csp, app.P.URL)
+	}
 	if status, _ := app.Me(t, c); status != http.StatusOK {
 		t.Errorf("GET /me after a cross-site logout link: status %d, want 200 (still signed in)", status)
 	}
