@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,7 +25,7 @@ import (
 // provider's authorization endpoint.
 func (m *Middleware) login(p *provider) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !m.allow(w, r, "login", http.MethodGet, http.MethodHead, http.MethodPost) {
+		if !m.allow(w, r, "login", http.MethodGet, http.MethodHead, http.MethodPost) || m.toOrigin(w, r) {
 			return
 		}
 		f := &flowState{
@@ -45,10 +46,50 @@ func (m *Middleware) login(p *provider) http.HandlerFunc {
 	}
 }
 
+// toOrigin makes sure a login starts where it will end: the flow cookie
+// must reach the callback, on RedirectURL's origin. A login opened on
+// another loopback name of the same port (http://localhost:8080 for a
+// RedirectURL on http://127.0.0.1:8080, the classic first-hour trap) is
+// sent there first, with the same path and query, and it reports that it
+// did. Another host is left alone (a proxy may rewrite Host), and logged
+// at debug level; so is an https RedirectURL reached over plain http,
+// warned about once.
+func (m *Middleware) toOrigin(w http.ResponseWriter, r *http.Request) bool {
+	if m.secure && r.TLS == nil && r.Header.Get("X-Forwarded-Proto") != "https" {
+		m.plainHTTP.Do(func() {
+			m.log.WarnContext(r.Context(), "auth: RedirectURL is https, but a login arrived over plain http: after sign-in the browser goes to "+m.origin+
+				" and fails if nothing serves https there (behind a proxy that terminates TLS, have it send X-Forwarded-Proto: https)", "redirect_url_origin", m.origin)
+		})
+	}
+	if r.Host == m.host || r.Host == "" {
+		return false
+	}
+	if sameLoopbackServer(r.Host, m.host) {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, m.origin+r.URL.RequestURI(), http.StatusFound)
+		return true
+	}
+	m.log.DebugContext(r.Context(), "auth: login on another host than RedirectURL's; the flow cookie reaches the callback only if the browser is on RedirectURL's host", "host", r.Host, "redirect_url_host", m.host)
+	return false
+}
+
+// sameLoopbackServer reports whether hosts a and b (host:port) name the
+// same port on this machine by two loopback names (localhost, 127.0.0.1,
+// [::1]).
+func sameLoopbackServer(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	loopback := func(h string) bool {
+		ip := net.ParseIP(h)
+		return h == "localhost" || ip != nil && ip.IsLoopback()
+	}
+	return err1 == nil && err2 == nil && pa == pb && loopback(ha) && loopback(hb)
+}
+
 // chooser shows the page with one sign-in button per provider, each
 // starting its login with the same return path.
 func (m *Middleware) chooser(w http.ResponseWriter, r *http.Request) {
-	if !m.allow(w, r, "login", http.MethodGet, http.MethodHead, http.MethodPost) {
+	if !m.allow(w, r, "login", http.MethodGet, http.MethodHead, http.MethodPost) || m.toOrigin(w, r) {
 		return
 	}
 	next := cleanReturn(r.FormValue("next"))
@@ -109,7 +150,11 @@ func (m *Middleware) flow(w http.ResponseWriter, r *http.Request, p *provider) (
 		if ss, err := m.sessions.lookup(r); err == nil && ss != nil {
 			return nil, errSignedIn
 		}
-		return nil, ErrLoginState
+		// Say in the log what most likely happened.
+		if m.flows.any(r) {
+			return nil, fmt.Errorf("%w: this login's flow cookie is gone: the link was used already, the login took over %s, or more than %d logins were started at once", ErrLoginState, flowLifetime, maxFlows)
+		}
+		return nil, fmt.Errorf("%w: no login in progress in this browser: did the login start on another host than %s (RedirectURL's)? Or the browser keeps no cookies", ErrLoginState, m.origin)
 	}
 	if p == nil || p.name != f.Provider {
 		// The answer of one provider delivered to another's callback:

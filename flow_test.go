@@ -424,3 +424,44 @@ func TestLongReturnPath(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginOnAnotherLoopbackName: a login opened on localhost for a
+// RedirectURL on 127.0.0.1 (or the other way round) is sent to
+// RedirectURL's origin first, with the same path and query, so that its
+// flow cookie reaches the callback; the whole login then works.
+func TestLoginOnAnotherLoopbackName(t *testing.T) {
+	app := apptest.New(t, authtest.Config{}, nil)
+	u, _ := url.Parse(app.URL) // http://127.0.0.1:PORT
+	local := "http://localhost:" + u.Port()
+	c := app.P.Browser(t, "alice")
+	res, _ := apptest.Get(t, c, local+"/auth/login?next=%2Fme")
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusFound || loc != app.URL+"/auth/login?next=%2Fme" || len(res.Cookies()) != 0 {
+		t.Fatalf("GET localhost/auth/login: %d to %q, %d cookies; want 302 to %s/auth/login?next=%%2Fme and no flow cookie yet", res.StatusCode, loc, len(res.Cookies()), app.URL)
+	}
+	res, body, visited := apptest.Follow(t, c, local+"/auth/login?next=/me")
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `"alice"`) {
+		t.Errorf("login started on localhost: %d %q after %v, want 200 as alice", res.StatusCode, body, visited)
+	}
+}
+
+// TestCallbackWithoutFlowSaysWhy: a callback that finds no flow cookie
+// logs what most likely happened (the page itself keeps a fixed sentence).
+func TestCallbackWithoutFlowSaysWhy(t *testing.T) {
+	app := apptest.New(t, authtest.Config{}, nil)
+	res, _ := apptest.Get(t, apptest.Browser(t), app.URL+"/auth/callback?state=abcdefghijklmnopqrstuvwxyz&code=x", "Accept", "text/html")
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(app.Logs.String(), "did the login start on another host than "+app.URL) {
+		t.Errorf("callback without a flow cookie: %d, log %q; want 400 and a log naming RedirectURL's origin", res.StatusCode, app.Logs)
+	}
+}
+
+// TestHTTPSRedirectURLOverHTTP: an https RedirectURL with the site reached
+// over plain http is warned about, once.
+func TestHTTPSRedirectURLOverHTTP(t *testing.T) {
+	app := apptest.New(t, authtest.Config{}, func(c *auth.Config) { c.RedirectURL = strings.Replace(c.RedirectURL, "http:", "https:", 1) })
+	for range 2 {
+		apptest.Get(t, apptest.Browser(t), app.URL+"/auth/login")
+	}
+	if n := strings.Count(app.Logs.String(), "arrived over plain http"); n != 1 {
+		t.Errorf("warnings about an https RedirectURL reached over http: %d, want 1; log:\n%s", n, app.Logs)
+	}
+}

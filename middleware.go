@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -167,6 +168,8 @@ type Middleware struct {
 	logoutPath string
 	postLogout string // absolute URL
 	origin     string // scheme://host of RedirectURL
+	host       string // host of RedirectURL
+	secure     bool   // RedirectURL is https
 	// logoutFormAction is the CSP form-action of the logout confirmation
 	// page: this site, and the origins of the providers' end_session
 	// endpoints, where its form's answer redirects.
@@ -179,6 +182,7 @@ type Middleware struct {
 	errorHandler func(http.ResponseWriter, *http.Request, error)
 	renderPage   func(http.ResponseWriter, *http.Request, *Page)
 	mounted      atomic.Bool // Handler was called: RequireLogin has something in front
+	plainHTTP    sync.Once   // the warning that an https site is reached over http
 }
 
 // New checks cfg, discovers the providers and returns the middleware. ctx
@@ -306,6 +310,8 @@ func build(ctx context.Context, cfg *Config) (*Middleware, error) {
 		logoutPath:   cfg.LogoutPath,
 		postLogout:   cfg.PostLogoutURL,
 		origin:       origin,
+		host:         ru.Host,
+		secure:       ru.Scheme == "https",
 		client:       cfg.HTTPClient,
 		log:          cfg.Logger,
 		now:          cfg.Now,
