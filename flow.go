@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -246,34 +247,64 @@ func (m *Middleware) logout(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	ss, err := m.sessions.lookup(r)
-	switch {
-	case err == nil:
-		err = m.sessions.forget(r.Context(), ss)
-	case errors.Is(err, ErrStoreUnavailable):
-	default:
-		ss, err = nil, nil // no session, or not one of ours: clear what there is
-	}
+	providerLogout, err := m.Logout(w, r)
 	if err != nil {
-		// Clearing the cookie now would leave the stored session alive,
-		// and a copy of the cookie with it: keep both, ask to retry.
+		// The cookie is kept: ask to retry.
 		w.Header().Set("Retry-After", "5")
 		m.fail(w, r, "logout", err)
 		return
 	}
-	_ = m.sessions.write(w, r, nil)
-	target := m.postLogout
-	if ss != nil {
-		s := ss.full()
-		if p := m.providers.byName(s.provider); p != nil {
-			p.revoke(r.Context(), s)
-			if u := p.logoutURL(s, m.postLogout); u != "" {
-				target = u
-			}
+	http.Redirect(w, r, cmp.Or(providerLogout, m.postLogout), http.StatusSeeOther)
+}
+
+// Logout ends the request's session, as the logout route does, without
+// writing a response: it deletes the session (from the Store too) and its
+// cookies, and revokes its refresh token where the provider offers
+// revocation. It returns the provider's logout URL (RP-Initiated Logout,
+// with Config.PostLogoutURL to come back to), where the browser should go
+// next to end its session at the provider too, or "" when the provider has
+// none. Call it before writing the response; a request without a session
+// is not an error. When the Store cannot delete the session, it returns an
+// error wrapping ErrStoreUnavailable and keeps the cookie: clearing it
+// would leave the stored session alive, and a copy of the cookie with it.
+//
+// Only call it for a request from your own pages: the logout route checks
+// that another site did not send it (Sec-Fetch-Site), and so should you.
+func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) (providerLogoutURL string, err error) {
+	ss, err := m.sessions.lookup(r)
+	switch {
+	case err == nil:
+		if err := m.sessions.forget(r.Context(), ss); err != nil {
+			return "", err
 		}
-		m.log.InfoContext(r.Context(), "auth: signed out", sessionAttrs(ss))
+	case errors.Is(err, ErrStoreUnavailable):
+		return "", err
+	default:
+		ss = nil // no session, or not one of ours: clear what there is
 	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	if st, ok := r.Context().Value(ctxKey{}).(*reqState); ok && st.m == m {
+		st.ss.Store(nil) // the rest of this request is anonymous
+		st.setCookie(nil)
+	} else {
+		_ = m.sessions.write(w, r, nil)
+	}
+	if ss == nil {
+		return "", nil
+	}
+	s := ss.full()
+	m.log.InfoContext(r.Context(), "auth: signed out", sessionAttrs(ss))
+	if p := m.providers.byName(s.provider); p != nil {
+		p.revoke(r.Context(), s)
+		return p.logoutURL(s, m.postLogout), nil
+	}
+	return "", nil
+}
+
+// LoginURL returns the path that starts a login and comes back to next
+// (a path on this site; anything else comes back to "/"), with next
+// escaped: for a "Sign in" link.
+func (m *Middleware) LoginURL(next string) string {
+	return m.loginPath + "?next=" + url.QueryEscape(cleanReturn(next))
 }
 
 // allow reports whether r's method is one of methods, and answers

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -649,6 +650,77 @@ func Client(ctx context.Context) *http.Client {
 		return st.httpClient()
 	}
 	return noSessionClient
+}
+
+// Userinfo fetches what the provider that signed the user in says about
+// them, through [Client] (so with a fresh access token), and decodes the
+// JSON answer into v: the OpenID Connect userinfo endpoint, or a plain
+// OAuth 2.0 provider's user API (GitHub's /user). For an anonymous request
+// it returns [ErrNoSession]; a provider failure wraps
+// [ErrProviderUnavailable].
+//
+//	var info struct{ Name, Locale string }
+//	err := auth.Userinfo(r.Context(), &info)
+func Userinfo(ctx context.Context, v any) error {
+	st, ok := ctx.Value(ctxKey{}).(*reqState)
+	if !ok || st.ss.Load() == nil {
+		return ErrNoSession
+	}
+	p := st.m.providers.byName(st.ss.Load().user.Provider)
+	if p == nil || p.kind.userinfoURL() == "" {
+		return fmt.Errorf("auth: userinfo: %w: the provider has no userinfo endpoint", ErrProviderUnavailable)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.kind.userinfoURL(), nil)
+	if err != nil {
+		return fmt.Errorf("auth: userinfo: %w: %w", ErrProviderUnavailable, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	res, err := st.httpClient().Do(req)
+	if err != nil {
+		if errors.Is(err, ErrNoSession) || errors.Is(err, ErrSessionEnded) {
+			return err
+		}
+		return fmt.Errorf("auth: userinfo: %w: %w", ErrProviderUnavailable, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("auth: userinfo: %w", &statusError{status: res.StatusCode})
+	}
+	if err := json.NewDecoder(io.LimitReader(res.Body, maxUserResponse)).Decode(v); err != nil {
+		return fmt.Errorf("auth: userinfo: %w: %w", ErrProviderUnavailable, err)
+	}
+	return nil
+}
+
+// TokenSource returns an [oauth2.TokenSource] of the session's token, for
+// libraries that take one (such as Google's API clients): each Token call
+// returns the current token, refreshed first when it is due, as [Client]
+// does. For an anonymous request its Token returns [ErrNoSession].
+func TokenSource(ctx context.Context) oauth2.TokenSource {
+	st, _ := ctx.Value(ctxKey{}).(*reqState)
+	return sessionTokenSource{st}
+}
+
+type sessionTokenSource struct{ st *reqState }
+
+func (ts sessionTokenSource) Token() (*oauth2.Token, error) {
+	st := ts.st
+	if st == nil || st.ss.Load() == nil {
+		return nil, ErrNoSession
+	}
+	ss := st.ss.Load()
+	if st.m.refresher.due(ss.sess, st.m.now()) {
+		ns, err := st.refresh(st.Context)
+		if errors.Is(err, ErrSessionEnded) {
+			return nil, err
+		}
+		if ns != nil {
+			ss = ns
+		}
+	}
+	t := *ss.oauthToken() // a copy: callers may change it
+	return &t, nil
 }
 
 var noSessionClient = &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
