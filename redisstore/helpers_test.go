@@ -36,55 +36,128 @@ func need(t testing.TB, what string) {
 	t.Skipf("%s is missing: run the tests through .ci/with-redis to test against Redis", what)
 }
 
-// redisURL returns REDIS_URL (redis://127.0.0.1:PORT/0).
-func redisURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("REDIS_URL")
-	if u == "" {
-		need(t, "REDIS_URL")
-	}
-	return u
+// topology is a Redis setup the tests run against, named by an
+// environment variable that .ci/with-redis sets: a URL in the form that
+// go-redis v9 parses for that kind of client.
+type topology struct {
+	name string // standalone, sentinel or cluster
+	env  string // REDIS_URL, REDIS_SENTINEL_URL or REDIS_CLUSTER_URL
 }
 
-// newClient connects to the Redis at url, closed by t.Cleanup.
-func newClient(t testing.TB, url string) redis.UniversalClient {
+var topologies = []topology{
+	{"standalone", "REDIS_URL"},
+	{"sentinel", "REDIS_SENTINEL_URL"},
+	{"cluster", "REDIS_CLUSTER_URL"},
+}
+
+// onEachTopology runs f as a subtest on each topology. One whose
+// variable is unset is skipped, or fails under CI.
+func onEachTopology(t *testing.T, f func(t *testing.T, tp topology)) {
 	t.Helper()
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("redis.ParseURL(%q): %v", url, err)
+	for _, tp := range topologies {
+		t.Run(tp.name, func(t *testing.T) { f(t, tp) })
 	}
-	c := redis.NewClient(opts)
+}
+
+// client connects to the topology, closed by t.Cleanup.
+func (tp topology) client(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	u := os.Getenv(tp.env)
+	if u == "" {
+		need(t, tp.env)
+	}
+	return connect(t, tp.name, u, nil)
+}
+
+// connect returns a client of the kind (standalone, sentinel, cluster)
+// for the URL, with edit applied to its options, closed by t.Cleanup.
+func connect(t testing.TB, kind, rawURL string, edit func(*redis.UniversalOptions)) redis.UniversalClient {
+	t.Helper()
+	var u redis.UniversalOptions
+	switch kind {
+	case "standalone":
+		o, err := redis.ParseURL(rawURL)
+		if err != nil {
+			t.Fatalf("redis.ParseURL(%q): %v", rawURL, err)
+		}
+		u = redis.UniversalOptions{Addrs: []string{o.Addr}, DB: o.DB}
+	case "sentinel":
+		o, err := redis.ParseFailoverURL(rawURL)
+		if err != nil {
+			t.Fatalf("redis.ParseFailoverURL(%q): %v", rawURL, err)
+		}
+		u = redis.UniversalOptions{Addrs: o.SentinelAddrs, MasterName: o.MasterName, DB: o.DB}
+	case "cluster":
+		o, err := redis.ParseClusterURL(rawURL)
+		if err != nil {
+			t.Fatalf("redis.ParseClusterURL(%q): %v", rawURL, err)
+		}
+		u = redis.UniversalOptions{Addrs: o.Addrs, IsClusterMode: true}
+	default:
+		t.Fatalf("unknown topology %q", kind)
+	}
+	if edit != nil {
+		edit(&u)
+	}
+	c := redis.NewUniversalClient(&u)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
 
-// newStore returns a Store on REDIS_URL with a key prefix of its own, so
-// that tests running at once do not meet; its keys are deleted at the end.
-func newStore(t testing.TB) (*redisstore.Store, redis.UniversalClient, string) {
+// newStore returns a Store on the topology with a key prefix of its own,
+// so that tests running at once do not meet; its keys are deleted at the
+// end.
+func newStore(t testing.TB, tp topology) (*redisstore.Store, redis.UniversalClient, string) {
 	t.Helper()
-	c := newClient(t, redisURL(t))
+	c := tp.client(t)
 	prefix := "test:" + rand.Text()[:10] + ":"
 	t.Cleanup(func() { deleteKeys(t, c, prefix) })
 	return redisstore.New(c, redisstore.Options{Prefix: prefix}), c, prefix
 }
 
-// keys returns the keys under prefix.
+// keys returns the keys under prefix, on every master of a Cluster.
 func keys(t testing.TB, c redis.UniversalClient, prefix string) []string {
 	t.Helper()
+	ctx := context.Background()
+	var mu sync.Mutex
 	var out []string
-	iter := c.Scan(context.Background(), 0, prefix+"*", 1000).Iterator()
-	for iter.Next(context.Background()) {
-		out = append(out, iter.Val())
+	scan := func(ctx context.Context, c redis.UniversalClient) error {
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			out = append(out, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
 	}
-	if err := iter.Err(); err != nil {
+	var err error
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return scan(ctx, n) })
+	} else {
+		err = scan(ctx, c)
+	}
+	if err != nil {
 		t.Fatalf("SCAN %s*: %v", prefix, err)
 	}
 	return out
 }
 
+// deleteKeys deletes the keys under prefix, one DEL each: on a Cluster
+// they are in many slots.
 func deleteKeys(t testing.TB, c redis.UniversalClient, prefix string) {
-	if ks := keys(t, c, prefix); len(ks) > 0 {
-		c.Del(context.Background(), ks...)
+	t.Helper()
+	ks := keys(t, c, prefix)
+	if len(ks) == 0 {
+		return
+	}
+	ctx := context.Background()
+	if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range ks {
+			p.Del(ctx, k)
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("delete keys %s*: %v", prefix, err)
 	}
 }
 

@@ -28,8 +28,10 @@ func info(sub, sid string) auth.SessionInfo {
 	return auth.SessionInfo{Subject: sub, SID: sid, Expiry: time.Now().Add(time.Hour)}
 }
 
-func TestSaveLoadDelete(t *testing.T) {
-	s, c, prefix := newStore(t)
+func TestSaveLoadDelete(t *testing.T) { onEachTopology(t, testSaveLoadDelete) }
+
+func testSaveLoadDelete(t *testing.T, tp topology) {
+	s, c, prefix := newStore(t, tp)
 	ctx := context.Background()
 	id := newID()
 	data := bytes.Repeat([]byte{0, 1, 2, 0xff}, 10<<10) // binary, 40 KB
@@ -75,8 +77,10 @@ func TestSaveLoadDelete(t *testing.T) {
 	}
 }
 
-func TestLoadUnknownOrMalformed(t *testing.T) {
-	s, _, _ := newStore(t)
+func TestLoadUnknownOrMalformed(t *testing.T) { onEachTopology(t, testLoadUnknownOrMalformed) }
+
+func testLoadUnknownOrMalformed(t *testing.T, tp topology) {
+	s, _, _ := newStore(t, tp)
 	for _, id := range []string{newID(), "", "short", strings.Repeat("}", 43), "../../etc/passwd", strings.Repeat("a", 44)} {
 		if data, found, err := s.Load(context.Background(), id); found || err != nil || data != nil {
 			t.Errorf("Load(%q) = %q, %v, %v; want nil, false, nil", id, data, found, err)
@@ -89,8 +93,10 @@ func TestLoadUnknownOrMalformed(t *testing.T) {
 
 // TestSaveAfterDelete: a refresh that loaded a session before it was
 // deleted cannot write it back.
-func TestSaveAfterDelete(t *testing.T) {
-	s, _, _ := newStore(t)
+func TestSaveAfterDelete(t *testing.T) { onEachTopology(t, testSaveAfterDelete) }
+
+func testSaveAfterDelete(t *testing.T, tp topology) {
+	s, _, _ := newStore(t, tp)
 	ctx := context.Background()
 	id := newID()
 	if err := s.Save(ctx, id, []byte("v1"), info("alice", "s1")); err != nil {
@@ -108,8 +114,10 @@ func TestSaveAfterDelete(t *testing.T) {
 	}
 }
 
-func TestDeleteSubjectAndSID(t *testing.T) {
-	s, c, prefix := newStore(t)
+func TestDeleteSubjectAndSID(t *testing.T) { onEachTopology(t, testDeleteSubjectAndSID) }
+
+func testDeleteSubjectAndSID(t *testing.T, tp topology) {
+	s, c, prefix := newStore(t, tp)
 	ctx := context.Background()
 	ids := map[string]auth.SessionInfo{
 		newID(): info("alice", "s1"),
@@ -159,8 +167,10 @@ func TestDeleteSubjectAndSID(t *testing.T) {
 	}
 }
 
-func TestLockRefresh(t *testing.T) {
-	s, _, _ := newStore(t)
+func TestLockRefresh(t *testing.T) { onEachTopology(t, testLockRefresh) }
+
+func testLockRefresh(t *testing.T, tp topology) {
+	s, _, _ := newStore(t, tp)
 	ctx := context.Background()
 	id := newID()
 	unlock, err := s.LockRefresh(ctx, id, time.Second)
@@ -201,8 +211,10 @@ func TestLockRefresh(t *testing.T) {
 
 // TestLockExpires: a holder that dies frees the lock after its ttl, and
 // its late unlock does not release the next holder's lock.
-func TestLockExpires(t *testing.T) {
-	s, _, _ := newStore(t)
+func TestLockExpires(t *testing.T) { onEachTopology(t, testLockExpires) }
+
+func testLockExpires(t *testing.T, tp topology) {
+	s, _, _ := newStore(t, tp)
 	ctx := context.Background()
 	id := newID()
 	late, err := s.LockRefresh(ctx, id, 100*time.Millisecond)
@@ -220,8 +232,10 @@ func TestLockExpires(t *testing.T) {
 	unlock()
 }
 
-func TestLockExcludes(t *testing.T) {
-	s, _, _ := newStore(t)
+func TestLockExcludes(t *testing.T) { onEachTopology(t, testLockExcludes) }
+
+func testLockExcludes(t *testing.T, tp topology) {
+	s, _, _ := newStore(t, tp)
 	id := newID()
 	var inside, maxInside atomic.Int32
 	var wg sync.WaitGroup
@@ -247,8 +261,10 @@ func TestLockExcludes(t *testing.T) {
 	}
 }
 
-func TestClaimTokenID(t *testing.T) {
-	s, c, prefix := newStore(t)
+func TestClaimTokenID(t *testing.T) { onEachTopology(t, testClaimTokenID) }
+
+func testClaimTokenID(t *testing.T, tp topology) {
+	s, c, prefix := newStore(t, tp)
 	ctx := context.Background()
 	expiry := time.Now().Add(time.Minute)
 	for i, want := range []bool{true, false} {
