@@ -22,6 +22,8 @@ func ExampleNew() {
 		DialTimeout:  time.Second,
 		ReadTimeout:  500 * time.Millisecond,
 		WriteTimeout: 500 * time.Millisecond,
+		// Each command ends with the request's deadline.
+		ContextTimeoutEnabled: true,
 	})
 	defer rdb.Close()
 	a, err := auth.New(ctx, auth.Config{

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -13,8 +14,11 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -379,4 +383,211 @@ func mustURL(t testing.TB, raw string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// faults is a go-redis hook that fails the commands it is told to, as if
+// the node holding their keys were unreachable: while cut is set, every
+// command a key of which cut matches fails before it is sent. It also
+// counts the commands a key of which watch matches.
+type faults struct {
+	mu      sync.Mutex
+	cut     func(key string) bool
+	watch   func(key string) bool
+	watched int
+}
+
+// errCut is the error of a command faults stops.
+var errCut = &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("unreachable (test fault)")}
+
+// addFaults adds a faults hook to c.
+func addFaults(c redis.UniversalClient) *faults {
+	f := &faults{}
+	c.AddHook(f)
+	return f
+}
+
+// setCut makes the commands whose keys match fail; nil restores them.
+func (f *faults) setCut(match func(key string) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cut = match
+}
+
+// setWatch counts the commands whose keys match, from now on.
+func (f *faults) setWatch(match func(key string) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.watch = match
+	f.watched = 0
+}
+
+// counted returns how many commands matched the watch.
+func (f *faults) counted() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.watched
+}
+
+func (f *faults) check(cmd redis.Cmder) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	watched, cut := false, false
+	for _, k := range cmdKeys(cmd) {
+		watched = watched || f.watch != nil && f.watch(k)
+		cut = cut || f.cut != nil && f.cut(k)
+	}
+	if watched {
+		f.watched++
+	}
+	if cut {
+		return errCut
+	}
+	return nil
+}
+
+// cmdKeys returns the keys a command names: those of a script, every
+// argument of DEL, the first argument of the other commands.
+func cmdKeys(cmd redis.Cmder) []string {
+	var out []string
+	args := cmd.Args()
+	switch strings.ToLower(cmd.Name()) {
+	case "eval", "evalsha", "eval_ro", "evalsha_ro":
+		if len(args) < 3 {
+			return nil
+		}
+		n, _ := args[2].(int)
+		for i := 3; i < 3+n && i < len(args); i++ {
+			if s, ok := args[i].(string); ok {
+				out = append(out, s)
+			}
+		}
+	case "del":
+		for _, a := range args[1:] {
+			if s, ok := a.(string); ok {
+				out = append(out, s)
+			}
+		}
+	default:
+		if len(args) > 1 {
+			if s, ok := args[1].(string); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func (f *faults) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (f *faults) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if err := f.check(cmd); err != nil {
+			cmd.SetErr(err)
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (f *faults) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			if err := f.check(cmd); err != nil {
+				for _, c := range cmds {
+					c.SetErr(err)
+				}
+				return err
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// scratch is a Redis setup of a test's own, started by .ci/redis-topology
+// under REDIS_SCRATCH_DIR (which .ci/with-redis sets, and cleans up
+// whatever happens to the test), so that the test may kill and restart its
+// servers. t.Cleanup stops it, and prints its logs if the test failed.
+type scratch struct {
+	t    testing.TB
+	kind string
+	dir  string
+	url  string
+}
+
+const topologyScript = "../.ci/redis-topology"
+
+// startScratch starts a setup of the kind (standalone, sentinel, cluster).
+func startScratch(t testing.TB, kind string) *scratch {
+	t.Helper()
+	base := os.Getenv("REDIS_SCRATCH_DIR")
+	if base == "" {
+		need(t, "REDIS_SCRATCH_DIR")
+	}
+	dir, err := os.MkdirTemp(base, kind+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &scratch{t: t, kind: kind, dir: dir}
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := exec.Command(topologyScript, "logs", dir).CombinedOutput()
+			t.Logf("logs of the %s setup:\n%s", kind, out)
+		}
+		if out, err := exec.Command(topologyScript, "stop", dir).CombinedOutput(); err != nil {
+			t.Errorf("stop the %s setup: %v\n%s", kind, err, out)
+		}
+		os.RemoveAll(dir)
+	})
+	var stderr bytes.Buffer
+	cmd := exec.Command(topologyScript, "start", kind, dir)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("start the %s setup: %v\n%s", kind, err, stderr.Bytes())
+	}
+	for line := range strings.Lines(string(out)) {
+		if _, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+			s.url = v
+		}
+	}
+	if s.url == "" {
+		t.Fatalf("start the %s setup: no URL in %q", kind, out)
+	}
+	return s
+}
+
+// client connects to the setup, with edit applied to the options.
+func (s *scratch) client(edit func(*redis.UniversalOptions)) redis.UniversalClient {
+	s.t.Helper()
+	return connect(s.t, s.kind, s.url, edit)
+}
+
+// nodeDir returns the directory of the server at addr (127.0.0.1:PORT).
+func (s *scratch) nodeDir(addr string) string {
+	s.t.Helper()
+	_, port, _ := net.SplitHostPort(addr)
+	ports, _ := filepath.Glob(filepath.Join(s.dir, "*", "port"))
+	for _, f := range ports {
+		if b, _ := os.ReadFile(f); strings.TrimSpace(string(b)) == port {
+			return filepath.Dir(f)
+		}
+	}
+	s.t.Fatalf("no server of the %s setup at %s", s.kind, addr)
+	return ""
+}
+
+// kill kills the server at addr with SIGKILL, as a crash would.
+func (s *scratch) kill(addr string) {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.nodeDir(addr), "redis.pid"))
+	if err != nil {
+		s.t.Fatalf("kill %s: %v", addr, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		s.t.Fatalf("kill %s: pid file: %v", addr, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		s.t.Fatalf("kill %s (pid %d): %v", addr, pid, err)
+	}
 }
