@@ -79,10 +79,12 @@ func (s *scratch) master(key string, dead ...string) string {
 
 // TestFailoverReconnects: when the master that holds sessions dies and a
 // replica takes over, the store reaches the new master within moments of
-// the promotion, with the client's default settings otherwise (go-redis's
-// Cluster client alone would keep dialling the dead master until its next
-// periodic reload, a minute later).
+// the promotion (go-redis's Cluster client alone would keep dialling the
+// dead master until its next periodic reload, a minute later); and a
+// refresh lock released while the master was down is free by then, not
+// held on the promoted replica for its ttl.
 func TestFailoverReconnects(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{"cluster", "sentinel"} {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
@@ -104,8 +106,17 @@ func TestFailoverReconnects(t *testing.T) {
 					onVictim = append(onVictim, id)
 				}
 			}
+			unlock, err := s.LockRefresh(ctx, ids[0], 20*time.Second)
+			if err != nil {
+				t.Fatalf("LockRefresh: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond) // the replica has the lock too
 			sc.kill(victim)
 			killed := time.Now()
+			unlock() // fails for now
+			if d := time.Since(killed); d > time.Second {
+				t.Errorf("unlock with the master down took %v, want it to return at once", d)
+			}
 			var promoted, recovered time.Time
 			for time.Since(killed) < 20*time.Second && (promoted.IsZero() || recovered.IsZero()) {
 				if promoted.IsZero() && sc.master(sessionKey(ids[0]), victim) != victim {
@@ -138,6 +149,16 @@ func TestFailoverReconnects(t *testing.T) {
 				kind, promoted.Sub(killed).Round(time.Millisecond), recovered.Sub(promoted).Round(time.Millisecond))
 			if d := recovered.Sub(promoted); d > 2*time.Second {
 				t.Errorf("sessions found again %v after the replica's promotion, want within 2s", d)
+			}
+			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			unlock, err = s.LockRefresh(lctx, ids[0], 20*time.Second)
+			if err != nil {
+				t.Fatalf("LockRefresh %v after the promotion, of a lock released while the master was down: %v", time.Since(promoted).Round(time.Millisecond), err)
+			}
+			unlock()
+			if d := time.Since(promoted); d > 3*time.Second {
+				t.Errorf("a lock released while the master was down was free %v after the promotion, want within 3s", d.Round(time.Millisecond))
 			}
 		})
 	}

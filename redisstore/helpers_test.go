@@ -54,12 +54,15 @@ var topologies = []topology{
 	{"cluster", "REDIS_CLUSTER_URL"},
 }
 
-// onEachTopology runs f as a subtest on each topology. One whose
-// variable is unset is skipped, or fails under CI.
+// onEachTopology runs f as a subtest on each topology, the three at
+// once. One whose variable is unset is skipped, or fails under CI.
 func onEachTopology(t *testing.T, f func(t *testing.T, tp topology)) {
 	t.Helper()
 	for _, tp := range topologies {
-		t.Run(tp.name, func(t *testing.T) { f(t, tp) })
+		t.Run(tp.name, func(t *testing.T) {
+			t.Parallel()
+			f(t, tp)
+		})
 	}
 }
 

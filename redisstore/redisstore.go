@@ -509,7 +509,8 @@ return 0
 const minLockTTL = 30 * time.Millisecond
 
 // LockRefresh implements [auth.RefreshLocker] with SET NX PX and a random
-// token per holder.
+// token per holder (a SET retried by the client after its reply was lost
+// finds the lock this holder's).
 //
 // The lock is held for as long as its holder lives, however long that is:
 // a goroutine extends it to ttl every ttl/3 (sooner again after a failed
@@ -522,7 +523,7 @@ const minLockTTL = 30 * time.Millisecond
 // this holder's; if Redis cannot be reached, the lock expires after ttl.
 //
 // While another process holds the lock, LockRefresh waits, asking Redis
-// again after 5 ms, then at doubling intervals of at most 50 ms (with
+// again after 5 ms, then at doubling intervals of at most 100 ms (with
 // jitter), for at most ttl. It returns as soon as ctx ends, with an error
 // wrapping ctx.Err(), even when Redis does not answer and the client's own
 // timeouts are longer.
@@ -542,25 +543,39 @@ func (s *Store) LockRefresh(ctx context.Context, id string, ttl time.Duration) (
 		if ok {
 			return s.holdLock(key, token, ttl), nil
 		}
-		d := jitter(wait)
-		if time.Now().Add(d).After(deadline) {
+		left := time.Until(deadline)
+		if left <= 0 {
 			return nil, fmt.Errorf("redisstore: lock: another process held it for over %v", ttl)
 		}
-		t := time.NewTimer(d)
+		t := time.NewTimer(min(jitter(wait), left))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, fmt.Errorf("redisstore: lock: %w", ctx.Err())
 		case <-t.C:
 		}
-		wait = min(2*wait, 50*time.Millisecond)
+		wait = min(2*wait, 100*time.Millisecond)
 	}
 }
 
-// tryLock sets the lock if no one holds it. It returns when ctx ends even
-// if Redis has not answered (go-redis waits for its read timeout, and
-// retries, unless ContextTimeoutEnabled is set); a lock set after that is
-// released.
+// lockScript takes the lock if no one holds it, or finds it this
+// holder's already: a SET that reached Redis but whose reply was lost,
+// which the client retried. KEYS: lock. ARGV: token, ttl in ms.
+var lockScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+	return 1
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	redis.call('PEXPIRE', KEYS[1], ARGV[2])
+	return 1
+end
+return 0
+`)
+
+// tryLock takes the lock if no one holds it. It returns when ctx ends
+// even if Redis has not answered (go-redis waits for its read timeout,
+// and retries, unless ContextTimeoutEnabled is set); a lock taken after
+// that is released.
 func (s *Store) tryLock(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
@@ -571,9 +586,9 @@ func (s *Store) tryLock(ctx context.Context, key, token string, ttl time.Duratio
 	}
 	done := make(chan result, 1)
 	go func() {
-		ok, err := s.c.SetNX(ctx, key, token, ttl).Result()
+		n, err := lockScript.Run(ctx, s.c, []string{key}, token, ttl.Milliseconds()).Int()
 		s.failed(err)
-		done <- result{ok, err}
+		done <- result{n == 1, err}
 	}()
 	select {
 	case r := <-done:
@@ -581,7 +596,7 @@ func (s *Store) tryLock(ctx context.Context, key, token string, ttl time.Duratio
 	case <-ctx.Done():
 		go func() {
 			if r := <-done; r.ok {
-				s.unlock(key, token)
+				_ = s.release(key, token) // else it expires
 			}
 		}()
 		return false, ctx.Err()
@@ -589,19 +604,19 @@ func (s *Store) tryLock(ctx context.Context, key, token string, ttl time.Duratio
 }
 
 // holdLock renews the lock until the returned unlock is called, which
-// then releases it.
+// then releases it, in the background.
 func (s *Store) holdLock(key, token string, ttl time.Duration) func() {
-	stop, done := make(chan struct{}), make(chan struct{})
+	stop := make(chan struct{})
 	go func() {
-		defer close(done)
 		every := ttl / 3
+		until := time.Now().Add(ttl) // the lock expires by then unless renewed
 		t := time.NewTimer(every)
 		defer t.Stop()
+	renew:
 		for {
 			select {
 			case <-stop:
-				s.unlock(key, token)
-				return
+				break renew
 			case <-t.C:
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), every)
@@ -612,28 +627,36 @@ func (s *Store) holdLock(key, token string, ttl time.Duration) func() {
 				s.failed(err)
 				t.Reset(min(every, 100*time.Millisecond))
 			case held == 0:
-				<-stop // another process has it: nothing to renew or release
-				return
+				return // another process has it: nothing to renew or release
 			default:
+				until = time.Now().Add(ttl)
 				t.Reset(every)
 			}
 		}
+		// Release it. When Redis cannot be reached (its master failing
+		// over, say), try again until it can, or until the lock has
+		// expired anyway: the promoted replica has the lock too, and the
+		// next holder should not wait for its ttl.
+		wait := 50 * time.Millisecond
+		for {
+			if err := s.release(key, token); err == nil || time.Now().After(until) {
+				return
+			}
+			time.Sleep(jitter(wait))
+			wait = min(2*wait, time.Second)
+		}
 	}()
 	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(stop)
-			<-done
-		})
-	}
+	return func() { once.Do(func() { close(stop) }) }
 }
 
-// unlock deletes the lock if it is still this holder's; if Redis cannot
-// be reached, it expires.
-func (s *Store) unlock(key, token string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// release deletes the lock if it is still this holder's.
+func (s *Store) release(key, token string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	s.failed(unlockScript.Run(ctx, s.c, []string{key}, token).Err())
+	err := unlockScript.Run(ctx, s.c, []string{key}, token).Err()
+	s.failed(err)
+	return err
 }
 
 // randomToken returns 16 random bytes in hex.
