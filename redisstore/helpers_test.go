@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"log/slog"
 	"net"
@@ -28,6 +29,20 @@ import (
 	"github.com/gatehouse/auth/redisstore"
 	"github.com/redis/go-redis/v9"
 )
+
+// TestMain silences go-redis's log of failed dials, hundreds of lines
+// when a test kills a server, unless the tests run with -v.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if !testing.Verbose() {
+		redis.SetLogger(quietLogger{})
+	}
+	os.Exit(m.Run())
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
 
 // need skips the test when something it needs from the machine is
 // missing, or fails it under CI (CI=true), where everything must be there:
@@ -592,5 +607,13 @@ func (s *scratch) kill(addr string) {
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		s.t.Fatalf("kill %s (pid %d): %v", addr, pid, err)
+	}
+}
+
+// restart starts the server at addr again, after kill.
+func (s *scratch) restart(addr string) {
+	s.t.Helper()
+	if out, err := exec.Command(topologyScript, "restart", s.nodeDir(addr)).CombinedOutput(); err != nil {
+		s.t.Fatalf("restart %s: %v\n%s", addr, err, out)
 	}
 }

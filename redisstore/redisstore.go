@@ -20,13 +20,16 @@
 // timeouts, retries) are the application's to choose. It needs no Redis
 // module; it is tested with Redis 7, standalone, under Sentinel (a master,
 // a replica, three sentinels) and as a Cluster (three masters with a
-// replica each), including the death of a master under traffic.
+// replica each), whose masters the tests kill under traffic.
 //
 // # Client options
 //
 // Short timeouts make a request that meets an unreachable Redis answer 503
 // within about a second rather than hang for go-redis's defaults (5 s to
-// dial, 3 s to read, three retries), and ContextTimeoutEnabled bounds each
+// dial, 3 s to read, three retries); one dial attempt rather than five
+// makes a dead node cost a refused connection, not half a second, per try
+// (with it, requests that met a killed master answered 503 within 0.35 s
+// in the tests, against 1 s without); and ContextTimeoutEnabled bounds each
 // command by the request's own deadline:
 //
 //	redis.NewUniversalClient(&redis.UniversalOptions{
@@ -35,6 +38,7 @@
 //		DialTimeout:           time.Second,
 //		ReadTimeout:           500 * time.Millisecond,
 //		WriteTimeout:          500 * time.Millisecond,
+//		DialerRetries:         1,
 //		ContextTimeoutEnabled: true,
 //	})
 //
