@@ -19,12 +19,9 @@ func ExampleNew() {
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs: []string{"localhost:6379"}, // several for Cluster; with MasterName, Sentinel
 		// Fail fast when Redis is down: protected routes answer 503.
-		DialTimeout:   time.Second,
-		ReadTimeout:   500 * time.Millisecond,
-		WriteTimeout:  500 * time.Millisecond,
-		DialerRetries: 1, // a dead node costs one refused dial, not five
-		// Each command ends with the request's deadline.
-		ContextTimeoutEnabled: true,
+		DialTimeout:  time.Second,
+		ReadTimeout:  500 * time.Millisecond,
+		WriteTimeout: 500 * time.Millisecond,
 	})
 	defer rdb.Close()
 	a, err := auth.New(ctx, auth.Config{
