@@ -196,8 +196,9 @@ func (s *Store) Load(ctx context.Context, id string) ([]byte, bool, error) {
 }
 
 // failed is told of every failed command. On a Cluster, an error that is
-// not a reply from Redis (a connection refused, reset or timed out) makes
-// the client reload the slot map, at most five times a second: after a
+// not a reply from Redis (a connection refused, reset or timed out), or a
+// CLUSTERDOWN reply, makes the client reload the slot map (go-redis runs
+// one reload at a time, at most five a second): after a
 // master dies and its replica is promoted, the client then reaches the new
 // master within moments, where by itself it would keep dialling the dead
 // one until a MOVED reply or its periodic reload (a minute by default).
