@@ -247,13 +247,13 @@ func TestFailoverReconnects(t *testing.T) {
 // uses the rotated token and the session ends.)
 //
 // Its numbers are in the log (go test -v -run TestFailoverUnderTraffic).
-// FAILOVER_SESSIONS sets the number of sessions (default 100).
+// FAILOVER_SESSIONS sets the number of sessions (default 200).
 func TestFailoverUnderTraffic(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a failover under traffic takes about 20 s per setup")
 	}
 	t.Parallel()
-	n := 100
+	n := 200
 	if v, err := strconv.Atoi(os.Getenv("FAILOVER_SESSIONS")); err == nil && v > 0 {
 		n = v
 	}
