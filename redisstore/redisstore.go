@@ -524,8 +524,21 @@ const minLockTTL = 30 * time.Millisecond
 // for a minute), and a holder whose process dies blocks the session for at
 // most ttl. A holder cut off from Redis for longer than ttl can lose it to
 // another process; its renewals and its unlock then leave the new holder's
-// lock alone. Unlock stops the renewals and deletes the lock if it is still
-// this holder's; if Redis cannot be reached, the lock expires after ttl.
+// lock alone. Unlock returns at once: it stops the renewals, and the lock
+// is deleted in the background if it is still this holder's, within a
+// round trip to Redis. If Redis cannot be reached then (a master failing
+// over), the deletion is tried again until it succeeds or the lock has
+// expired anyway, so that the next holder need not wait for the ttl on
+// the promoted replica.
+//
+// A failover is an outage as far as the lock goes: no renewal reaches
+// Redis until a replica is promoted, and the promoted replica has the
+// lock with what was left of its ttl (at least 2/3 of it). The lock
+// outlives the failover only if ttl is longer than the failover takes
+// (with Sentinel, about down-after-milliseconds plus the election; with
+// Cluster, cluster-node-timeout plus the election: seconds to tens of
+// seconds with the defaults); else another process may take it after the
+// promotion, before this holder's next renewal takes it back.
 //
 // While another process holds the lock, LockRefresh waits, asking Redis
 // again after 5 ms, then at doubling intervals of at most 100 ms (with
