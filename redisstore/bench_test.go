@@ -22,7 +22,7 @@ func BenchmarkAuthenticated(b *testing.B) {
 		store func(b *testing.B) auth.Store
 	}{
 		{"cookie-store", func(*testing.B) auth.Store { return nil }},
-		{"redis-store", func(b *testing.B) auth.Store { s, _, _ := newStore(b); return s }},
+		{"redis-store", func(b *testing.B) auth.Store { s, _, _ := newStore(b, topologies[0]); return s }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			store := bc.store(b)

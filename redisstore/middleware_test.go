@@ -19,8 +19,10 @@ import (
 
 // TestLargeTokenSession: an ID token of over 20 KB, far past what cookies
 // hold, lives in Redis; the cookie holds the ID only.
-func TestLargeTokenSession(t *testing.T) {
-	store, c, prefix := newStore(t)
+func TestLargeTokenSession(t *testing.T) { onEachTopology(t, testLargeTokenSession) }
+
+func testLargeTokenSession(t *testing.T, tp topology) {
+	store, c, prefix := newStore(t, tp)
 	p := newProvider(t, authtest.Config{})
 	app := newApp(t, p, store, func(c *auth.Config) { c.SessionLifetime = time.Hour })
 	blob := strings.Repeat("x", 20<<10)
@@ -60,8 +62,10 @@ func TestLargeTokenSession(t *testing.T) {
 
 // TestLogoutRevokes: after logout, a copy of the old cookie no longer
 // works, on any instance.
-func TestLogoutRevokes(t *testing.T) {
-	store, c, prefix := newStore(t)
+func TestLogoutRevokes(t *testing.T) { onEachTopology(t, testLogoutRevokes) }
+
+func testLogoutRevokes(t *testing.T, tp topology) {
+	store, c, prefix := newStore(t, tp)
 	p := newProvider(t, authtest.Config{})
 	app1, app2 := newApp(t, p, store, nil), newApp(t, p, store, nil)
 	b := app1.login(t, "alice")
@@ -86,8 +90,10 @@ func TestLogoutRevokes(t *testing.T) {
 
 // TestUnknownSessionIsAnonymous: a session ID Redis does not know
 // (expired, flushed) makes the request anonymous and clears the cookie.
-func TestUnknownSessionIsAnonymous(t *testing.T) {
-	store, c, prefix := newStore(t)
+func TestUnknownSessionIsAnonymous(t *testing.T) { onEachTopology(t, testUnknownSessionIsAnonymous) }
+
+func testUnknownSessionIsAnonymous(t *testing.T, tp topology) {
+	store, c, prefix := newStore(t, tp)
 	p := newProvider(t, authtest.Config{})
 	app := newApp(t, p, store, nil)
 	b := app.login(t, "alice")
@@ -107,8 +113,10 @@ func TestUnknownSessionIsAnonymous(t *testing.T) {
 
 // TestLogoutEverywhere: EndSessions on one instance ends the user's
 // sessions on every instance.
-func TestLogoutEverywhere(t *testing.T) {
-	store, _, _ := newStore(t)
+func TestLogoutEverywhere(t *testing.T) { onEachTopology(t, testLogoutEverywhere) }
+
+func testLogoutEverywhere(t *testing.T, tp topology) {
+	store, _, _ := newStore(t, tp)
 	p := newProvider(t, authtest.Config{})
 	app1, app2 := newApp(t, p, store, nil), newApp(t, p, store, nil)
 	alice1, alice2, bob := app1.login(t, "alice"), app2.login(t, "alice"), app1.login(t, "bob")
@@ -133,8 +141,10 @@ const backchannelPath = "/auth/backchannel-logout"
 // TestBackchannelLogout: the provider's logout token, received by one
 // instance, ends the user's sessions on all; bad tokens are rejected, and
 // a token accepted by one instance is rejected by the other.
-func TestBackchannelLogout(t *testing.T) {
-	store, _, _ := newStore(t)
+func TestBackchannelLogout(t *testing.T) { onEachTopology(t, testBackchannelLogout) }
+
+func testBackchannelLogout(t *testing.T, tp topology) {
+	store, _, _ := newStore(t, tp)
 	p := newProvider(t, authtest.Config{})
 	edit := func(c *auth.Config) { c.BackchannelLogoutPath = backchannelPath }
 	app1, app2 := newApp(t, p, store, edit), newApp(t, p, store, edit)
@@ -197,13 +207,15 @@ func TestBackchannelLogout(t *testing.T) {
 // provider; 20 concurrent requests with the same expired session, split
 // between them, all succeed with one refresh grant, whether or not the
 // provider rotates refresh tokens.
-func TestRefreshAcrossInstances(t *testing.T) {
+func TestRefreshAcrossInstances(t *testing.T) { onEachTopology(t, testRefreshAcrossInstances) }
+
+func testRefreshAcrossInstances(t *testing.T, tp topology) {
 	for _, tt := range []struct {
 		name     string
 		rotation authtest.RotationMode
 	}{{"rotate", authtest.Rotate}, {"no rotation", authtest.NoRotation}} {
 		t.Run(tt.name, func(t *testing.T) {
-			store, _, _ := newStore(t)
+			store, _, _ := newStore(t, tp)
 			p := newProvider(t, authtest.Config{Rotation: tt.rotation})
 			apps := []*testApp{newApp(t, p, store, nil), newApp(t, p, store, nil)}
 			b := apps[0].login(t, "alice")
