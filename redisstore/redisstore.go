@@ -285,11 +285,20 @@ func (s *Store) Save(ctx context.Context, id string, data []byte, info auth.Sess
 	if !validID(id) {
 		return errors.New("redisstore: save session: malformed session ID")
 	}
-	ttl := time.Until(info.Expiry)
-	if ttl < time.Second {
-		ttl = time.Second
+	ms := time.Until(info.Expiry).Milliseconds()
+	if ms <= 0 {
+		// Expired already: nothing to keep, but a deleted session still
+		// says so (the Store contract: it must not come back).
+		ok, err := saveExpiredScript.Run(ctx, s.c, []string{s.sessionKey(id), s.tombstoneKey(id)}).Int()
+		switch {
+		case err != nil:
+			s.failed(err)
+			return fmt.Errorf("redisstore: save session: %w", err)
+		case ok == 0:
+			return fmt.Errorf("redisstore: save session: it was deleted: %w", auth.ErrSessionEnded)
+		}
+		return nil
 	}
-	ms := ttl.Milliseconds()
 	subKey, sidKey := s.subjectKey(info.Provider, info.Subject), ""
 	if info.SID != "" {
 		sidKey = s.sidKey(info.Provider, info.SID)
@@ -312,6 +321,15 @@ func (s *Store) Save(ctx context.Context, id string, data []byte, info auth.Sess
 	}
 	return nil
 }
+
+// saveExpiredScript saves a session whose expiry has passed: it removes
+// any earlier data, unless the session was deleted (then it returns 0).
+// KEYS: session, tombstone.
+var saveExpiredScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`)
 
 // index adds id to the index sets, which live at least ms more.
 func (s *Store) index(ctx context.Context, id string, ms int64, sets ...string) error {
