@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 	"github.com/gatehouse/auth/redisstore"
 	"github.com/redis/go-redis/v9"
 )
@@ -327,12 +328,12 @@ func failoverUnderTraffic(t *testing.T, kind string, n int) {
 	sc := startScratch(t, kind)
 	store := redisstore.New(sc.client(failFast), redisstore.Options{})
 	p := newProvider(t, authtest.Config{AccessTokenTTL: accessTTL, Rotation: authtest.Rotate})
-	apps := []*testApp{newApp(t, p, store, nil), newApp(t, p, store, nil)}
+	apps := []*apptest.App{newApp(t, p, store, nil), newApp(t, p, store, nil)}
 	browsers := make([]*http.Client, n)
 	for i := range browsers {
 		sub := fmt.Sprintf("user%03d", i)
 		p.AddUser(authtest.User{Subject: sub})
-		browsers[i] = apps[i%2].login(t, sub)
+		browsers[i] = apps[i%2].Login(t, sub)
 	}
 	// The master of a session will be killed.
 	var sessionKeys []string
@@ -472,7 +473,7 @@ func failoverUnderTraffic(t *testing.T, kind string, n int) {
 }
 
 // meStatus returns the status of GET /me as an API call from browser b.
-func meStatus(app *testApp, b *http.Client) (int, error) {
+func meStatus(app *apptest.App, b *http.Client) (int, error) {
 	req, _ := http.NewRequest(http.MethodGet, app.URL+"/me", nil)
 	req.Header.Set("Accept", "application/json")
 	res, err := b.Do(req)
@@ -486,10 +487,10 @@ func meStatus(app *testApp, b *http.Client) (int, error) {
 
 // userLogs returns the lines of the apps' logs about the user sub, each
 // prefixed with its app's number.
-func userLogs(apps []*testApp, sub string) string {
+func userLogs(apps []*apptest.App, sub string) string {
 	var b strings.Builder
 	for i, app := range apps {
-		for line := range strings.Lines(app.logs.String()) {
+		for line := range strings.Lines(app.Logs.String()) {
 			if strings.Contains(line, "session.sub="+sub+" ") {
 				fmt.Fprintf(&b, "app%d: %s", i+1, line)
 			}

@@ -4,14 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"flag"
-	"io"
-	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -25,6 +20,7 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 	"github.com/gatehouse/auth/redisstore"
 	"github.com/redis/go-redis/v9"
 )
@@ -182,56 +178,17 @@ func deleteKeys(t testing.TB, c redis.UniversalClient, prefix string) {
 	}
 }
 
-// testApp is an application wrapped by the middleware with sessions in a
-// Store, served on loopback next to an authtest provider.
-type testApp struct {
-	*httptest.Server
-	m    *auth.Middleware
-	p    *authtest.Provider
-	logs *syncBuffer
-}
-
-var testSecret = []byte("0123456789abcdef0123456789abcdef-test-secret")
-
 // newApp starts an app for the provider p with sessions in store; edit
 // may change the config before New. Several apps for one provider and one
 // store are instances of one application: same secret, same sessions.
-func newApp(t testing.TB, p *authtest.Provider, store auth.Store, edit func(*auth.Config)) *testApp {
+func newApp(t testing.TB, p *authtest.Provider, store auth.Store, edit func(*auth.Config)) *apptest.App {
 	t.Helper()
-	app := &testApp{p: p, logs: &syncBuffer{}}
-	var h http.Handler = http.NotFoundHandler()
-	var mu sync.RWMutex
-	app.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.RLock()
-		hh := h
-		mu.RUnlock()
-		hh.ServeHTTP(w, r)
-	}))
-	t.Cleanup(app.Close)
-	p.AddRedirectURI(app.URL + "/auth/callback")
-	p.AddPostLogoutRedirectURI(app.URL + "/")
-	cfg := auth.Config{
-		Issuer:       p.URL,
-		ClientID:     p.ClientID,
-		ClientSecret: p.ClientSecret,
-		RedirectURL:  app.URL + "/auth/callback",
-		CookieSecret: testSecret,
-		Store:        store,
-		Logger:       slog.New(slog.NewTextHandler(app.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:          p.Now, // one clock for provider and middleware
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	m, err := auth.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("auth.New: %v", err)
-	}
-	app.m = m
-	mu.Lock()
-	h = m.Handler(routes(m))
-	mu.Unlock()
-	return app
+	return apptest.NewFor(t, p, func(c *auth.Config) {
+		c.Store = store
+		if edit != nil {
+			edit(c)
+		}
+	})
 }
 
 // newProvider starts an authtest provider, closed by t.Cleanup.
@@ -240,96 +197,6 @@ func newProvider(t testing.TB, cfg authtest.Config) *authtest.Provider {
 	p := authtest.NewProvider(cfg)
 	t.Cleanup(p.Close)
 	return p
-}
-
-// routes is the application under test.
-func routes(m *auth.Middleware) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
-		if u := auth.User(r.Context()); u != nil {
-			io.WriteString(w, "hello "+u.Subject)
-			return
-		}
-		io.WriteString(w, "anonymous")
-	})
-	mux.Handle("/me", m.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(auth.User(r.Context()))
-	})))
-	mux.Handle("/token", m.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, auth.Token(r.Context()).AccessToken)
-	})))
-	return mux
-}
-
-// login signs sub in through the real flow and returns the browser, which
-// follows redirects. Cookies are per host, not per port, so the browser
-// sends its session cookie to every app on 127.0.0.1.
-func (app *testApp) login(t testing.TB, sub string) *http.Client {
-	t.Helper()
-	return app.p.Login(t, app.URL+"/auth/login", sub)
-}
-
-// get sends a GET with optional header pairs and returns the response
-// with its body read.
-func get(t testing.TB, c *http.Client, rawURL string, header ...string) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", rawURL, err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res, string(b)
-}
-
-// me returns the status of GET /me as an API call and the user.
-func (app *testApp) me(t testing.TB, c *http.Client) (int, *auth.Identity) {
-	t.Helper()
-	res, body := get(t, c, app.URL+"/me", "Accept", "application/json")
-	if res.StatusCode != http.StatusOK {
-		return res.StatusCode, nil
-	}
-	var u auth.Identity
-	if err := json.Unmarshal([]byte(body), &u); err != nil {
-		t.Fatalf("GET /me: decode %q: %v", body, err)
-	}
-	return res.StatusCode, &u
-}
-
-// copyBrowser returns a browser holding a copy of c's cookies for app,
-// like a second tab or a stolen cookie.
-func copyBrowser(t testing.TB, app *testApp, c *http.Client) *http.Client {
-	t.Helper()
-	b := app.p.Browser(t, "")
-	u := mustURL(t, app.URL)
-	b.Jar.SetCookies(u, c.Jar.Cookies(u))
-	return b
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // redisServer is a redis-server process of the test's own, which it can
