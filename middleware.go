@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -342,6 +343,12 @@ func build(ctx context.Context, cfg *Config) (*Middleware, error) {
 	if cfg.Store != nil {
 		b = newStoreBackend(cfg.Store)
 		m.subjects, _ = cfg.Store.(SubjectDeleter)
+	}
+	if _, locks := cfg.Store.(RefreshLocker); !locks && slices.ContainsFunc(ps, func(p *provider) bool { return p.refreshes }) {
+		// Only the operator knows whether this is one instance.
+		cfg.Logger.Info("auth: refresh tokens are refreshed without a lock across instances: if this app runs as several instances, " +
+			"send each user to one of them (sticky sessions) or use a Store with a RefreshLocker (redisstore); otherwise two instances " +
+			"refreshing one session at once can end it with a provider that rotates refresh tokens")
 	}
 	cache := newSessionCache(10000, 64<<20)
 	if !b.cached() {

@@ -514,3 +514,19 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestStartupSaysWhenRefreshIsNotShared: New says once, at startup, that
+// refreshes are not coordinated across instances when no Store with a
+// RefreshLocker is configured, and says nothing when one is.
+func TestStartupSaysWhenRefreshIsNotShared(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		store auth.Store
+		want  int
+	}{{"cookie sessions", nil, 1}, {"a store with a lock", auth.NewMemoryStore(auth.MemoryStoreOptions{}), 0}} {
+		app := apptest.New(t, authtest.Config{}, func(c *auth.Config) { c.Store = tt.store })
+		if n := strings.Count(app.Logs.String(), "without a lock across instances"); n != tt.want {
+			t.Errorf("%s: the startup line about refreshes across instances appears %d times, want %d", tt.name, n, tt.want)
+		}
+	}
+}

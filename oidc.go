@@ -38,6 +38,7 @@ type discoveryExtra struct {
 	Revocation  string   `json:"revocation_endpoint"`
 	AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 	IssParam    bool     `json:"authorization_response_iss_parameter_supported"`
+	GrantTypes  []string `json:"grant_types_supported"`
 	Algs        []string `json:"id_token_signing_alg_values_supported"`
 }
 
@@ -86,6 +87,7 @@ func discover(ctx context.Context, p *provider, issuer string) (*oidcKind, error
 		return nil, fmt.Errorf("%s supports neither client_secret_basic nor client_secret_post (it lists %v)", issuer, extra.AuthMethods)
 	}
 	p.oauth.Endpoint = endpoint
+	p.refreshes = slices.Contains(extra.GrantTypes, "refresh_token") || slices.Contains(p.oauth.Scopes, "offline_access")
 	p.endSessionURL = extra.EndSession
 	p.revocationURL = extra.Revocation
 

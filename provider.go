@@ -220,6 +220,7 @@ type provider struct {
 	kind          kind
 	quirks        quirks
 	public        bool // no client secret: PKCE alone
+	refreshes     bool // may issue refresh tokens
 	endSessionURL string
 	revocationURL string
 
@@ -295,6 +296,7 @@ func newProviders(ctx context.Context, cfg *Config, e *env) (providers, error) {
 			p.kind = k
 		} else {
 			p.kind = &plainKind{userURL: list[i].UserURL, mapUser: list[i].MapUser}
+			p.refreshes = true // no discovery to say otherwise (GitHub Apps do)
 		}
 		p.setBinding(list[i])
 	}
