@@ -166,6 +166,7 @@ type Config struct {
 // not change afterwards and is safe for concurrent use.
 type Middleware struct {
 	routes    map[string]http.Handler // login, callback and logout paths, per provider too
+	routeLens uint64                  // bit n: a route's path is n bytes long (63: 63 or more)
 	sessions  *sessions
 	refresher *refresher
 	flows     *flowCookies
@@ -424,6 +425,9 @@ func (m *Middleware) route(cfg *Config, callback string, e *env) error {
 		}
 		m.routes[path] = bc
 	}
+	for path := range m.routes {
+		m.routeLens |= 1 << min(len(path), 63)
+	}
 	return errors.Join(errs...)
 }
 
@@ -485,9 +489,11 @@ func commonDir(a, b string) string {
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	m.mounted.Store(true)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h, ok := m.routes[r.URL.Path]; ok {
-			h.ServeHTTP(w, r)
-			return
+		if m.routeLens&(1<<min(len(r.URL.Path), 63)) != 0 { // most paths are not ours by their length alone
+			if h, ok := m.routes[r.URL.Path]; ok {
+				h.ServeHTTP(w, r)
+				return
+			}
 		}
 		st := m.begin(w, r)
 		if st == nil {
@@ -505,7 +511,12 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 // not a live session of ours is deleted (at commit) and the request is
 // anonymous.
 func (m *Middleware) begin(w http.ResponseWriter, r *http.Request) *reqState {
-	ss, err := m.sessions.lookup(r)
+	lines := r.Header["Cookie"]
+	if len(lines) == 0 {
+		return nil // no cookie, no work
+	}
+	now := m.now()
+	ss, err := m.sessions.lookupAt(r.Context(), lines, now)
 	if err == errNoCookie {
 		return nil
 	}
@@ -523,7 +534,7 @@ func (m *Middleware) begin(w http.ResponseWriter, r *http.Request) *reqState {
 	}
 	m.metrics.count(EventSession, ss.user.Provider)
 	st.ss.Store(ss)
-	if m.refresher.due(ss.sess, m.now()) {
+	if m.refresher.due(ss.sess, now) {
 		_, _ = st.refresh(r.Context()) // failures are logged; the request goes on
 	}
 	return st
