@@ -234,6 +234,8 @@ func newClientAuth(pc Provider, w string, now func() time.Time) (*clientAuth, er
 		return nil, fmt.Errorf("auth: %s: TokenAuthMethod %s needs a ClientSecret", w, a.method)
 	case a.method == methodNone && (hasSecret || a.key != nil):
 		return nil, fmt.Errorf("auth: %s: TokenAuthMethod none: a public client has no ClientSecret or ClientKey", w)
+	case pc.PublicClient && a.method != "" && a.method != methodNone:
+		return nil, fmt.Errorf("auth: %s: a PublicClient authenticates with TokenAuthMethod none, not %s", w, a.method)
 	case a.key != nil && a.method != "" && a.method != methodKeyJWT:
 		return nil, fmt.Errorf("auth: %s: a ClientKey is for TokenAuthMethod private_key_jwt, not %s", w, a.method)
 	case a.audience != "" && a.method != "" && a.method != methodKeyJWT && a.method != methodSecretJWT:

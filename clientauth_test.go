@@ -332,13 +332,15 @@ func TestClientAuthSettings(t *testing.T) {
 		{"client_secret_jwt not listed", []string{"private_key_jwt"}, func(c *auth.Config) { c.ClientSecret, c.TokenAuthMethod = longSecret, "client_secret_jwt" }, "does not support client_secret_jwt"},
 		{"client_secret_jwt, short secret", []string{"client_secret_jwt"}, func(c *auth.Config) { c.ClientSecret, c.TokenAuthMethod = "short", "client_secret_jwt" }, "at least 32 bytes"},
 		{"only client_secret_jwt listed, short secret", []string{"client_secret_jwt"}, func(c *auth.Config) { c.ClientSecret = "short" }, "supports neither client_secret_basic nor client_secret_post"},
-		{"unknown method", nil, func(c *auth.Config) { c.TokenAuthMethod = "tls_client_auth" }, `TokenAuthMethod "tls_client_auth"`},
-		{"private_key_jwt without key", []string{"private_key_jwt"}, func(c *auth.Config) { c.TokenAuthMethod = "private_key_jwt" }, "needs a ClientKey"},
-		{"key ID without key", nil, func(c *auth.Config) { c.ClientKeyID = "k1" }, "need a ClientKey"},
+		{"unknown method", nil, func(c *auth.Config) { c.ClientSecret, c.TokenAuthMethod = "s", "tls_client_auth" }, `TokenAuthMethod "tls_client_auth"`},
+		{"private_key_jwt without key", []string{"private_key_jwt"}, func(c *auth.Config) { c.ClientSecret, c.TokenAuthMethod = "s", "private_key_jwt" }, "needs a ClientKey"},
+		{"key ID without key", nil, func(c *auth.Config) { c.ClientSecret, c.ClientKeyID = "s", "k1" }, "need a ClientKey"},
 		{"key with a secret method", nil, func(c *auth.Config) {
 			c.ClientKey, c.ClientSecret, c.TokenAuthMethod = k.ec, "s", "client_secret_basic"
 		}, "ClientKey is for TokenAuthMethod private_key_jwt"},
 		{"none with a secret", nil, func(c *auth.Config) { c.ClientSecret, c.TokenAuthMethod = "s", "none" }, "public client"},
+		{"public client with a key", nil, func(c *auth.Config) { c.ClientKey, c.PublicClient = k.ec, true }, "a public client has no ClientSecret or ClientKey"},
+		{"public client with another method", nil, func(c *auth.Config) { c.PublicClient, c.TokenAuthMethod = true, "client_secret_post" }, "needs a ClientSecret"},
 		{"short RSA key", []string{"private_key_jwt"}, func(c *auth.Config) { c.ClientKey = small }, "1024 bits is too short"},
 		{"certificate of another key", []string{"private_key_jwt"}, func(c *auth.Config) { c.ClientKey, c.ClientCertificate = other, k.cert }, "not the private key's"},
 		{"audience with a secret method", nil, func(c *auth.Config) {

@@ -699,6 +699,15 @@ func (fc *flowCookies) take(w http.ResponseWriter, r *http.Request, state string
 	return &f, true
 }
 
+// any reports whether the request carries any flow cookie.
+func (fc *flowCookies) any(r *http.Request) (found bool) {
+	scanCookies(r.Header, func(name, _ string) bool {
+		found = strings.HasPrefix(name, fc.jar.flow)
+		return !found
+	})
+	return found
+}
+
 // open decodes a flow cookie, and reports whether it is a live flow.
 func (fc *flowCookies) open(name, value string, f *flowState) bool {
 	return securecookie.DecodeMulti(name, value, f, fc.codecs...) == nil &&

@@ -183,8 +183,8 @@ func TestFormPostMethods(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, q.URL+"/auth/callback", strings.NewReader("state=x&code=y"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	res, _ = apptest.Do(t, apptest.Browser(t), req)
-	if res.StatusCode != http.StatusBadRequest || res.Header.Get("Allow") != "GET" {
-		t.Errorf("POST query-mode callback: status %d, Allow %q; want 400, Allow GET", res.StatusCode, res.Header.Get("Allow"))
+	if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "GET" {
+		t.Errorf("POST query-mode callback: status %d, Allow %q; want 405, Allow GET", res.StatusCode, res.Header.Get("Allow"))
 	}
 }
 

@@ -51,9 +51,13 @@ type Provider struct {
 	// document. Leave it empty for a plain OAuth 2.0 provider.
 	Issuer string
 	// ClientID and ClientSecret are the OAuth 2.0 client credentials.
-	// ClientID is required.
+	// Both are required, unless ClientKey or PublicClient is set.
 	ClientID     string
 	ClientSecret string
+	// PublicClient declares a client without a secret, which proves
+	// itself with PKCE alone (token_endpoint_auth_method "none"). Default
+	// false: New refuses an empty ClientSecret.
+	PublicClient bool
 	// ClientKey authenticates the client with a JWT it signs instead of a
 	// client secret: private_key_jwt (RFC 7523, OpenID Connect Core 1.0
 	// section 9), for providers where the client registered its public
@@ -254,6 +258,7 @@ type provider struct {
 	authParams    []oauth2.AuthCodeOption
 	kind          kind
 	quirks        quirks
+	refreshes     bool // may issue refresh tokens
 	endSessionURL string
 	revocationURL string
 	auth          *clientAuth // how the client authenticates (clientauth.go)
@@ -293,25 +298,28 @@ const maxProviderName = 32
 // from Config.Issuer and its neighbours, named "" so that sessions written
 // before Providers existed stay valid.
 func newProviders(ctx context.Context, cfg *Config, e *env) (providers, error) {
-	list, where := cfg.Providers, "Providers[%d]"
+	list, field := cfg.Providers, "Providers[%d]"
 	if len(list) == 0 {
 		if cfg.Issuer == "" {
 			return nil, errors.New("auth: Config.Issuer is required (or Config.Providers)")
 		}
-		list = []Provider{{Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: cfg.Scopes, AuthParams: cfg.AuthParams,
+		list = []Provider{{Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, PublicClient: cfg.PublicClient, Scopes: cfg.Scopes, AuthParams: cfg.AuthParams,
 			ClientKey: cfg.ClientKey, ClientKeyID: cfg.ClientKeyID, ClientCertificate: cfg.ClientCertificate, TokenAuthMethod: cfg.TokenAuthMethod,
 			ClientAssertionAudience: cfg.ClientAssertionAudience, ResponseMode: cfg.ResponseMode}}
-		where = "Config"
-	} else if cfg.Issuer != "" || cfg.ClientID != "" || cfg.ClientSecret != "" || len(cfg.Scopes) > 0 || len(cfg.AuthParams) > 0 || cfg.hasClientAuth() {
-		return nil, errors.New("auth: with Config.Providers, set Issuer, ClientID, ClientSecret, Scopes, AuthParams, ClientKey (and its ID and certificate), TokenAuthMethod, ClientAssertionAudience and ResponseMode in each Provider, not in Config")
+		field = "Config"
+	} else if cfg.Issuer != "" || cfg.ClientID != "" || cfg.ClientSecret != "" || cfg.PublicClient || len(cfg.Scopes) > 0 || len(cfg.AuthParams) > 0 || cfg.hasClientAuth() {
+		return nil, errors.New("auth: with Config.Providers, set Issuer, ClientID, ClientSecret, PublicClient, Scopes, AuthParams, ClientKey (and its ID and certificate), TokenAuthMethod, ClientAssertionAudience and ResponseMode in each Provider, not in Config")
 	}
 	single := len(list) == 1
+	where := func(i int) string { // names a provider's fields as a Config literal has them
+		if field == "Config" {
+			return field
+		}
+		return "Config." + fmt.Sprintf(field, i)
+	}
 	var ps providers
 	for i, pc := range list {
-		w := where
-		if w != "Config" {
-			w = "Config." + fmt.Sprintf(where, i)
-		}
+		w := where(i)
 		p, err := newProvider(pc, w, cfg, single, e)
 		if err != nil {
 			return nil, err
@@ -325,13 +333,14 @@ func newProviders(ctx context.Context, cfg *Config, e *env) (providers, error) {
 		if list[i].Issuer != "" {
 			k, err := discover(ctx, p, list[i].Issuer)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("auth: %s.Issuer: %w", where(i), err)
 			}
 			p.kind = k
 		} else {
 			p.kind = &plainKind{userURL: list[i].UserURL, mapUser: list[i].MapUser}
+			p.refreshes = true // no discovery to say otherwise (GitHub Apps do)
 			if err := p.auth.pinPlain(&p.oauth); err != nil {
-				return nil, fmt.Errorf("auth: %s: %w", p.where, err)
+				return nil, fmt.Errorf("auth: %s: %w", where(i), err)
 			}
 		}
 		p.setBinding(list[i])
@@ -347,19 +356,28 @@ func newProvider(pc Provider, w string, cfg *Config, single bool, e *env) (*prov
 		return nil, fmt.Errorf("auth: %s.Name is required with several providers", w)
 	case pc.Name != "" && !validProviderName(pc.Name):
 		return nil, fmt.Errorf("auth: %s.Name %q must be at most %d lowercase letters, digits, '-' or '_'", w, pc.Name, maxProviderName)
+	case pc.Issuer == "" && pc.AuthURL == "" && pc.TokenURL == "" && pc.UserURL == "":
+		return nil, fmt.Errorf("auth: %s.Issuer is required (or AuthURL, TokenURL and UserURL for plain OAuth 2.0)", w)
+	case pc.Issuer != "" && (pc.AuthURL != "" || pc.TokenURL != "" || pc.UserURL != ""):
+		return nil, fmt.Errorf("auth: %s.Issuer: set either Issuer or AuthURL, TokenURL and UserURL, not both", w)
 	case pc.ClientID == "":
 		return nil, fmt.Errorf("auth: %s.ClientID is required", w)
-	case pc.Issuer == "" && (pc.AuthURL == "" || pc.TokenURL == "" || pc.UserURL == ""):
-		return nil, fmt.Errorf("auth: %s needs an Issuer, or AuthURL, TokenURL and UserURL for plain OAuth 2.0", w)
-	case pc.Issuer != "" && (pc.AuthURL != "" || pc.TokenURL != "" || pc.UserURL != ""):
-		return nil, fmt.Errorf("auth: %s: set either Issuer or AuthURL, TokenURL and UserURL, not both", w)
+	case pc.ClientSecret == "" && pc.ClientKey == nil && pc.mintSecret == nil && !pc.PublicClient:
+		return nil, fmt.Errorf("auth: %s.ClientSecret is required (for a client without a secret, set %s.PublicClient), or a ClientKey", w, w)
+	case (pc.ClientSecret != "" || pc.ClientKey != nil) && pc.PublicClient:
+		return nil, fmt.Errorf("auth: %s.PublicClient: a public client has no ClientSecret or ClientKey", w)
 	}
-	for _, u := range []string{pc.Issuer, pc.AuthURL, pc.TokenURL, pc.UserURL, pc.RevocationURL} {
-		if u == "" {
+	for _, f := range []struct{ name, url string }{
+		{"Issuer", pc.Issuer}, {"AuthURL", pc.AuthURL}, {"TokenURL", pc.TokenURL}, {"UserURL", pc.UserURL}, {"RevocationURL", pc.RevocationURL},
+	} {
+		if f.url == "" {
+			if pc.Issuer == "" && f.name != "Issuer" && f.name != "RevocationURL" {
+				return nil, fmt.Errorf("auth: %s.%s is required for a plain OAuth 2.0 provider (one without Issuer)", w, f.name)
+			}
 			continue
 		}
-		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
-			return nil, fmt.Errorf("auth: %s: %q is not an absolute http(s) URL", w, u)
+		if pu, err := url.Parse(f.url); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			return nil, fmt.Errorf("auth: %s.%s: %q is not an absolute http(s) URL", w, f.name, f.url)
 		}
 	}
 
