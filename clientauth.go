@@ -245,6 +245,11 @@ func newClientAuth(pc Provider, w string, now func() time.Time) (*clientAuth, er
 		// The HMAC key must be at least as long as the hash (RFC 7518 3.2).
 		return nil, fmt.Errorf("auth: %s: client_secret_jwt needs a ClientSecret of at least 32 bytes, got %d", w, len(a.secret))
 	}
+	if a.minted != nil {
+		if _, err := a.minted.get(now()); err != nil { // the preset's settings
+			return nil, fmt.Errorf("auth: %s: %w", w, err)
+		}
+	}
 	if a.key != nil {
 		if err := checkKey(a.key, a.cert); err != nil {
 			return nil, fmt.Errorf("auth: %s.ClientKey: %w", w, err)
@@ -618,7 +623,7 @@ func (m *mintedSecret) get(now time.Time) (string, error) {
 	exp := now.Add(m.lifetime)
 	jwt, err := m.make(now, exp)
 	if err != nil {
-		return "", fmt.Errorf("auth: make client secret: %w", err)
+		return "", fmt.Errorf("make client secret: %w", err)
 	}
 	m.jwt, m.exp = jwt, exp
 	return jwt, nil

@@ -80,7 +80,7 @@ func (p *Provider) authenticateAssertion(r *http.Request) (string, *oauthError) 
 	case form.Get("client_assertion_type") != assertionType:
 		return "", badRequest("invalid_request", "client_assertion_type must be "+assertionType)
 	}
-	jws, err := jose.ParseSigned(form.Get("client_assertion"), append(slices.Clone(keyJWTAlgs), secretJWTAlgs...))
+	jws, err := jose.ParseSignedCompact(form.Get("client_assertion"), append(slices.Clone(keyJWTAlgs), secretJWTAlgs...))
 	if err != nil || len(jws.Signatures) != 1 {
 		return "", invalidClient(false, "client_assertion is not a signed JWT with a supported algorithm")
 	}
