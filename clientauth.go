@@ -514,6 +514,12 @@ func (p *provider) postForm(ctx context.Context, endpoint string, form url.Value
 	return p.client.Do(req)
 }
 
+// tokenURLParsed is the token endpoint as x/oauth2's requests have it.
+func (p *provider) tokenURLParsed() *url.URL {
+	u, _ := url.Parse(p.oauth.Endpoint.TokenURL)
+	return u
+}
+
 // tokenContext returns ctx carrying the HTTP client for x/oauth2's token
 // requests: the provider's, which with a method x/oauth2 cannot send
 // passes each request through clientTransport.
@@ -521,7 +527,7 @@ func (p *provider) tokenContext(ctx context.Context) context.Context {
 	c := p.client
 	if p.auth.viaTransport() {
 		tc := *p.client
-		tc.Transport = &clientTransport{base: p.client.Transport, auth: p.auth, tokenURL: p.oauth.Endpoint.TokenURL}
+		tc.Transport = &clientTransport{base: p.client.Transport, auth: p.auth, tokenURL: p.tokenURLParsed()}
 		c = &tc
 	}
 	return context.WithValue(ctx, oauth2.HTTPClient, c)
@@ -532,7 +538,7 @@ func (p *provider) tokenContext(ctx context.Context) context.Context {
 type clientTransport struct {
 	base     http.RoundTripper
 	auth     *clientAuth
-	tokenURL string
+	tokenURL *url.URL
 }
 
 func (t *clientTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -540,7 +546,7 @@ func (t *clientTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	if req.Method != http.MethodPost || req.URL.String() != t.tokenURL || req.Body == nil {
+	if req.Method != http.MethodPost || t.tokenURL == nil || req.URL.String() != t.tokenURL.String() || req.Body == nil {
 		return base.RoundTrip(req)
 	}
 	body, err := io.ReadAll(req.Body)

@@ -83,8 +83,9 @@ type Provider struct {
 	// "private_key_jwt" or "none". Default: private_key_jwt with a
 	// ClientKey; none without a ClientSecret; otherwise the first of
 	// client_secret_basic, client_secret_post and client_secret_jwt that
-	// the discovery document lists. New fails if the provider does not
-	// list the method; it is never changed or retried afterwards.
+	// the discovery document lists. New fails if the discovery document
+	// lists methods but not this one; the method is never changed or
+	// retried another way afterwards.
 	TokenAuthMethod string
 	// ClientAssertionAudience is the aud of the client's assertions
 	// (private_key_jwt, client_secret_jwt). Default: the token endpoint
