@@ -132,6 +132,11 @@ func (m *Middleware) callback(p *provider) http.HandlerFunc {
 			// report, go home.
 			http.Redirect(w, r, "/", afterCallback(r))
 		case err != nil:
+			if p != nil {
+				m.metrics.count(EventLoginFailed, p.name)
+			} else {
+				m.metrics.count(EventLoginFailed, "")
+			}
 			m.fail(w, r, "callback", err)
 		default:
 			http.Redirect(w, r, f.Next, afterCallback(r))
@@ -226,6 +231,7 @@ func (m *Middleware) startSession(w http.ResponseWriter, r *http.Request, s *ses
 		return err
 	}
 	m.log.InfoContext(r.Context(), "auth: signed in", sessionAttrs(ss))
+	m.metrics.count(EventLogin, ss.user.Provider)
 	return nil
 }
 
@@ -301,6 +307,7 @@ func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) (providerLog
 	}
 	s := ss.full()
 	m.log.InfoContext(r.Context(), "auth: signed out", sessionAttrs(ss))
+	m.metrics.count(EventLogout, s.provider)
 	if p := m.providers.byName(s.provider); p != nil {
 		p.revoke(r.Context(), s)
 		return p.logoutURL(s, m.postLogout), nil

@@ -133,6 +133,12 @@ type Config struct {
 	// ClockSkew is the leeway for every time check on tokens (exp, iat,
 	// nbf). Default 1 minute; negative means none.
 	ClockSkew time.Duration
+	// Metrics, when set, receives an [Event] for each sign-in, logout,
+	// refresh, ended session, back-channel logout, Store failure and
+	// request with a session, to count them (see the promauth module for
+	// Prometheus). It runs on the request path: keep it fast, and safe for
+	// concurrent use. Default nil: nothing is counted.
+	Metrics func(Event)
 	// Now is the middleware's clock: token and session expiry, refresh
 	// and every time check. Default time.Now. Tests can share a clock with
 	// their provider, such as authtest's Provider.Now, to expire tokens
@@ -200,6 +206,7 @@ type Middleware struct {
 	onLogin      func(context.Context, *Identity, *oauth2.Token) error
 	errorHandler func(http.ResponseWriter, *http.Request, error)
 	renderPage   func(http.ResponseWriter, *http.Request, *Page)
+	metrics      counter
 	mounted      atomic.Bool // Handler was called: RequireLogin has something in front
 	plainHTTP    sync.Once   // the warning that an https site is reached over http
 }
@@ -313,6 +320,7 @@ func build(ctx context.Context, cfg *Config) (*Middleware, error) {
 		skew:         cfg.ClockSkew,
 		audiences:    map[string]bool{},
 		skipUserinfo: cfg.SkipUserinfo,
+		metrics:      cfg.Metrics,
 	}
 	for _, a := range cfg.TrustedAudiences {
 		e.audiences[a] = true
@@ -337,6 +345,7 @@ func build(ctx context.Context, cfg *Config) (*Middleware, error) {
 		onLogin:      cfg.OnLogin,
 		errorHandler: cfg.ErrorHandler,
 		renderPage:   cfg.RenderPage,
+		metrics:      cfg.Metrics,
 	}
 	if m.errorHandler == nil {
 		m.errorHandler = m.defaultError
@@ -358,7 +367,7 @@ func build(ctx context.Context, cfg *Config) (*Middleware, error) {
 	jar := newCookieJar(cfg.CookieName, cfg.CookiePath, cfg.CookieDomain, ru.Scheme == "https", commonDir(cfg.LoginPath, callback))
 	var b backend = cookieBackend{}
 	if cfg.Store != nil {
-		b = newStoreBackend(cfg.Store)
+		b = newStoreBackend(cfg.Store, cfg.Metrics)
 		m.subjects, _ = cfg.Store.(SubjectDeleter)
 	}
 	if _, locks := cfg.Store.(RefreshLocker); !locks && slices.ContainsFunc(ps, func(p *provider) bool { return p.refreshes }) {
@@ -384,6 +393,7 @@ func build(ctx context.Context, cfg *Config) (*Middleware, error) {
 	}
 	m.flows = &flowCookies{jar: &m.sessions.jar, codecs: flowCodecs, now: cfg.Now}
 	m.refresher = newRefresher(cfg.RefreshLeeway, cfg.RefreshGrace, m.sessions, ps, cfg.Now, cfg.Logger)
+	m.refresher.metrics = cfg.Metrics
 
 	m.logoutFormAction = "'self'"
 	for _, p := range ps {
@@ -524,9 +534,11 @@ func (m *Middleware) begin(w http.ResponseWriter, r *http.Request) *reqState {
 		return st
 	case err != nil:
 		m.log.DebugContext(r.Context(), "auth: ignoring session cookie", "error", err)
+		m.metrics.count(EventSessionDropped, "")
 		st.setCookie(nil)
 		return st
 	}
+	m.metrics.count(EventSession, ss.user.Provider)
 	st.ss.Store(ss)
 	if m.refresher.due(ss.sess, m.now()) {
 		_, _ = st.refresh(r.Context()) // failures are logged; the request goes on

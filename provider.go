@@ -245,6 +245,7 @@ type env struct {
 	skew         time.Duration
 	audiences    map[string]bool // TrustedAudiences; each provider's client ID is trusted too
 	skipUserinfo bool
+	metrics      counter
 }
 
 // provider is one configured provider, ready for use: its endpoints, what

@@ -20,6 +20,7 @@
 //	/auth/backchannel-logout  with a session store: the provider's logout tokens, from the middleware
 //	/me                       login required: the user as JSON {"sub","email","name","claims"}
 //	/api/userinfo             login required: the provider's userinfo, fetched with the user's token
+//	/metrics                  with AUTH_METRICS=1: counts of sign-ins, refreshes... for Prometheus
 //
 // This directory is a module of its own, github.com/gatehouse/auth/example,
 // so that go-redis stays out of the library's go.mod; go.work at the
@@ -28,6 +29,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -37,6 +39,9 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/internal/demo"
+	"github.com/gatehouse/auth/promauth"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func main() {
@@ -121,12 +126,25 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 			{Label: "Log in with GitHub", Path: "/auth/login/" + gh.Name},
 		}
 	}
+	var metrics http.Handler
+	switch getenv("AUTH_METRICS") {
+	case "", "0":
+	case "1":
+		// Counts of sign-ins, refreshes, ended sessions... at /metrics,
+		// for Prometheus.
+		reg := prometheus.NewRegistry()
+		cfg.Metrics = promauth.New(reg)
+		metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	default:
+		env.Close()
+		return nil, nil, errors.New("AUTH_METRICS must be 1 or 0")
+	}
 	a, err := auth.New(ctx, cfg)
 	if err != nil {
 		env.Close()
 		return nil, nil, err // bad config or discovery failed: fail at startup
 	}
-	return env, newApp(a, env.Issuer, logins, log), nil
+	return env, newApp(a, env.Issuer, logins, metrics, log), nil
 }
 
 // issuerHost labels the OpenID Connect provider by its issuer's host.
