@@ -49,6 +49,16 @@
 // (never "none"), iss, aud (the client ID and no untrusted audience), azp,
 // exp, iat, sub and the nonce of this login. Userinfo claims are added when
 // their sub matches. The return path is a same-origin relative path only.
+// With [Config].ResponseMode form_post, the provider posts its answer to
+// the callback instead (https only): that login's flow cookie is
+// SameSite=None so that the cross-site POST carries it, and the callback
+// answers with a 303.
+//
+// The client authenticates at the token and revocation endpoints with its
+// secret, or without one: with assertions it signs with [Config].ClientKey
+// (private_key_jwt) or with its secret (client_secret_jwt), a fresh one
+// for each request. The method is chosen in New, from the provider's
+// discovery document, and never changes.
 //
 // # The session cookie
 //

@@ -24,7 +24,11 @@ import (
 // read claims the provider sends along (Apple's user). What does not: the
 // state must still match this browser's flow cookie, which is still a
 // __Host- cookie over https, so no other host can plant one, and is still
-// consumed by the callback.
+// consumed by the callback. That binding of the answer's state to this
+// browser's login is the defence against a forged POST (RFC 6749 10.12);
+// the POST's Origin is not checked, as it is the provider's page's, or
+// "null" when that page sends no referrer, and a provider may answer from
+// another host than its authorization endpoint's.
 
 const (
 	responseQuery    = "query"
