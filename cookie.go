@@ -631,6 +631,9 @@ type flowState struct {
 	Next     string `json:"r"`
 	Created  int64  `json:"t"`
 	Provider string `json:"p"`
+	// CrossSite: the provider answers with a cross-site POST
+	// (form_post), which only a SameSite=None cookie goes with.
+	CrossSite bool `json:"x,omitempty"`
 }
 
 // flowCookies reads and writes flow cookies.
@@ -681,7 +684,11 @@ func (fc *flowCookies) set(w http.ResponseWriter, r *http.Request, f *flowState)
 	if err != nil {
 		return fmt.Errorf("auth: encode flow cookie: %w", err)
 	}
-	http.SetCookie(w, fc.jar.flowCookie(name, v, int(flowLifetime/time.Second)))
+	c := fc.jar.flowCookie(name, v, int(flowLifetime/time.Second))
+	if f.CrossSite {
+		c.SameSite = http.SameSiteNoneMode // Secure: form_post needs https
+	}
+	http.SetCookie(w, c)
 	return nil
 }
 

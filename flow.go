@@ -37,6 +37,7 @@ func (m *Middleware) login(p *provider) http.HandlerFunc {
 			Provider: p.name,
 		}
 		opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(f.Verifier)}, p.kind.authOptions(f)...)
+		opts = append(opts, p.responseOptions(f)...)
 		if err := m.flows.set(w, r, f); err != nil {
 			m.fail(w, r, "login", err)
 			return
@@ -111,13 +112,17 @@ func (m *Middleware) chooser(w http.ResponseWriter, r *http.Request) {
 func (m *Middleware) callback(p *provider) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		if !m.allow(w, r, "callback", http.MethodGet) {
+		if !m.allow(w, r, "callback", callbackMethods(p)...) {
 			return
 		}
-		f, err := m.flow(w, r, p)
+		q, err := callbackParams(w, r) // a POST for form_post (formpost.go)
+		var f *flowState
+		if err == nil {
+			f, err = m.flow(w, r, p, q)
+		}
 		if err == nil {
 			var s *session
-			if s, err = m.signIn(r.Context(), p, f, r.URL.Query()); err == nil {
+			if s, err = m.signIn(r.Context(), p, f, q); err == nil {
 				err = m.startSession(w, r, s)
 			}
 		}
@@ -125,7 +130,7 @@ func (m *Middleware) callback(p *provider) http.HandlerFunc {
 		case errors.Is(err, errSignedIn):
 			// A stale tab or a replayed link while signed in: nothing to
 			// report, go home.
-			http.Redirect(w, r, "/", http.StatusFound)
+			http.Redirect(w, r, "/", afterCallback(r))
 		case err != nil:
 			if p != nil {
 				m.metrics.count(EventLoginFailed, p.name)
@@ -134,7 +139,7 @@ func (m *Middleware) callback(p *provider) http.HandlerFunc {
 			}
 			m.fail(w, r, "callback", err)
 		default:
-			http.Redirect(w, r, f.Next, http.StatusFound)
+			http.Redirect(w, r, f.Next, afterCallback(r))
 		}
 	}
 }
@@ -144,10 +149,9 @@ func (m *Middleware) callback(p *provider) http.HandlerFunc {
 var errSignedIn = errors.New("auth: no login in progress, already signed in")
 
 // flow returns the login this callback completes: this browser's flow for
-// the state, which must have started with p (nil: the plain callback path
-// with several providers, where no flow can end).
-func (m *Middleware) flow(w http.ResponseWriter, r *http.Request, p *provider) (*flowState, error) {
-	q := r.URL.Query()
+// the state of the answer q, which must have started with p (nil: the
+// plain callback path with several providers, where no flow can end).
+func (m *Middleware) flow(w http.ResponseWriter, r *http.Request, p *provider, q url.Values) (*flowState, error) {
 	if !q.Has("state") && !q.Has("code") && !q.Has("error") {
 		return nil, errNotCallback
 	}
@@ -172,7 +176,8 @@ func (m *Middleware) flow(w http.ResponseWriter, r *http.Request, p *provider) (
 }
 
 // signIn reads the provider's answer to the login f (q: the callback's
-// query), exchanges its code and returns the new session, not yet saved.
+// query, or its form for form_post), exchanges its code and returns the
+// new session, not yet saved.
 func (m *Middleware) signIn(ctx context.Context, p *provider, f *flowState, q url.Values) (*session, error) {
 	if err := p.kind.checkIssuerParam(q); err != nil {
 		return nil, err
@@ -198,6 +203,9 @@ func (m *Middleware) signIn(ctx context.Context, p *provider, f *flowState, q ur
 	}
 	s.setTokens(tok, now)
 	if s.idToken, s.extra, err = p.kind.identify(ctx, p, tok, f.Nonce); err != nil {
+		return nil, err
+	}
+	if err := s.addResponseClaims(p, q); err != nil {
 		return nil, err
 	}
 	return s, nil

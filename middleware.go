@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,7 +30,8 @@ type Config struct {
 	// New fetches its discovery document. Required, unless Providers is set.
 	Issuer string
 	// ClientID and ClientSecret are the OAuth 2.0 client credentials.
-	// Both are required, unless Providers is set (or PublicClient).
+	// Both are required, unless Providers is set (or ClientKey, or
+	// PublicClient).
 	ClientID     string
 	ClientSecret string
 	// PublicClient declares a client without a secret, which proves
@@ -49,6 +52,20 @@ type Config struct {
 	// {"prompt": "consent", "access_type": "offline"}. The security
 	// parameters (state, nonce, code_challenge...) cannot be overridden.
 	AuthParams map[string]string
+	// ClientKey, ClientKeyID, ClientCertificate, TokenAuthMethod,
+	// ClientAssertionAudience and ResponseMode are the [Provider] fields
+	// of the same names, for the provider of Issuer: a client that
+	// authenticates with a key it signs with (private_key_jwt) or a JWT
+	// made with its secret (client_secret_jwt) instead of sending the
+	// secret, and a provider that answers with a POST (form_post).
+	// Defaults: no key, the method from discovery, the token endpoint as
+	// the assertions' audience, query.
+	ClientKey               crypto.Signer
+	ClientKeyID             string
+	ClientCertificate       *x509.Certificate
+	TokenAuthMethod         string
+	ClientAssertionAudience string
+	ResponseMode            string
 
 	// Providers configures the sign-in providers instead of Issuer,
 	// ClientID, ClientSecret, Scopes and AuthParams, which must then be

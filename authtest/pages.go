@@ -12,7 +12,8 @@ import (
 // The provider's pages (the user chooser, the logout question and short
 // messages) share one small look: a centered card in the system font
 // that fits a phone, light or dark as the system is, with no external
-// assets and no script. A strict Content-Security-Policy allows the one
+// assets and no script (but the one line that submits a form_post
+// response, formpost.go). A strict Content-Security-Policy allows the one
 // inline stylesheet by its hash.
 
 // pageCSS is the stylesheet of every page; styleSource the CSP source

@@ -6,7 +6,8 @@
 // With no settings it starts the embedded authtest provider on loopback, so
 // it needs no account anywhere: open the URL it logs, click "Log in" and
 // choose alice or bob. Point it at a real provider with AUTH_ISSUER,
-// AUTH_CLIENT_ID and AUTH_CLIENT_SECRET; README.md lists every setting.
+// AUTH_CLIENT_ID and AUTH_CLIENT_SECRET (or AUTH_CLIENT_KEY_FILE, for a
+// client that signs its assertions); README.md lists every setting.
 // Sessions live in the cookie, or with AUTH_SESSION_STORE=memory or redis
 // (and REDIS_URL) on the server.
 //
@@ -81,6 +82,13 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		HTTPClient:   env.HTTPClient,
 		Logger:       log,
 	}
+	// AUTH_CLIENT_KEY_FILE, AUTH_CLIENT_KEY_ID and AUTH_RESPONSE_MODE
+	// (clientkey.go): a client that signs assertions instead of sending a
+	// secret, and a provider that answers with form_post.
+	if err := clientSettings(getenv, env, &cfg); err != nil {
+		env.Close()
+		return nil, nil, err
+	}
 	if store != nil {
 		// The cookie holds only a session ID, and the provider can end
 		// sessions by posting a logout token to backchannelPath.
@@ -105,8 +113,14 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 			ClientSecret: cfg.ClientSecret,
 			Scopes:       cfg.Scopes,
 			AuthParams:   cfg.AuthParams,
+
+			ClientKey:         cfg.ClientKey,
+			ClientKeyID:       cfg.ClientKeyID,
+			ClientCertificate: cfg.ClientCertificate,
+			ResponseMode:      cfg.ResponseMode,
 		}, gh}
 		cfg.Issuer, cfg.ClientID, cfg.ClientSecret, cfg.Scopes, cfg.AuthParams = "", "", "", nil, nil
+		cfg.ClientKey, cfg.ClientKeyID, cfg.ClientCertificate, cfg.ResponseMode = nil, "", nil, ""
 		logins = []demo.Login{
 			{Label: "Log in with " + issuerHost(env.Issuer), Path: "/auth/login/" + demo.OIDCName},
 			{Label: "Log in with GitHub", Path: "/auth/login/" + gh.Name},
