@@ -57,6 +57,7 @@ type backchannel struct {
 	replay    ReplayGuard
 	providers providers
 	log       *slog.Logger
+	metrics   counter
 }
 
 const (
@@ -89,7 +90,7 @@ func newBackchannel(store Store, ps providers, e *env) (*backchannel, error) {
 	if !ok {
 		replay = newMemoryReplayGuard(e.now)
 	}
-	return &backchannel{bySID: bySID, bySub: bySub, replay: replay, providers: ps, log: e.log}, nil
+	return &backchannel{bySID: bySID, bySub: bySub, replay: replay, providers: ps, log: e.log, metrics: e.metrics}, nil
 }
 
 // backchannelLogout serves OpenID Connect Back-Channel Logout 1.0 §2.5:
@@ -157,6 +158,7 @@ func (b *backchannel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, "temporarily_unavailable", "the session store is unavailable")
 		return
 	}
+	b.metrics.count(EventBackchannelLogout, p.name)
 	b.log.InfoContext(ctx, "auth: back-channel logout", slog.Group("session", slog.String("sub", lt.Subject), slog.String("provider", p.name)),
 		"by_sid", lt.SessionID != "", "count", n)
 	w.WriteHeader(http.StatusOK)

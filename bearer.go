@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -203,7 +202,10 @@ func (m *Middleware) beginBearer(w http.ResponseWriter, r *http.Request) (st *re
 	}
 	st = &reqState{ResponseWriter: w, m: m, r: r, bearer: bs}
 	if bs.ss != nil {
+		m.metrics.count(EventBearer, bs.ss.user.Provider)
 		st.ss.Store(bs.ss)
+	} else {
+		m.metrics.count(EventBearerRefused, "")
 	}
 	return st, true
 }
@@ -799,29 +801,11 @@ func (b *bearerAuth) introspect(ctx context.Context, is *bearerIssuer, tok strin
 	return bs, until
 }
 
-// post sends tok to the introspection endpoint and returns the answer's
-// body. Errors never hold the token.
+// post sends tok to the introspection endpoint, as the client
+// authenticates at the token endpoint (provider.postForm), and returns the
+// answer's body. Errors never hold the token.
 func (is *bearerIssuer) post(ctx context.Context, tok string) ([]byte, error) {
-	p := is.p
-	form := url.Values{"token": {tok}, "token_type_hint": {"access_token"}}
-	basic := p.oauth.Endpoint.AuthStyle == oauth2.AuthStyleInHeader
-	if !basic {
-		form.Set("client_id", p.clientID)
-		if p.oauth.ClientSecret != "" {
-			form.Set("client_secret", p.oauth.ClientSecret)
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, is.introspection, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if basic {
-		// RFC 6749 §2.3.1: both parts form-urlencoded first.
-		req.SetBasicAuth(url.QueryEscape(p.clientID), url.QueryEscape(p.oauth.ClientSecret))
-	}
-	res, err := p.client.Do(req)
+	res, err := is.p.postForm(ctx, is.introspection, url.Values{"token": {tok}, "token_type_hint": {"access_token"}})
 	if err != nil {
 		return nil, err
 	}

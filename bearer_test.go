@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -660,6 +661,29 @@ func TestBearerConfig(t *testing.T) {
 		if _, err := auth.New(context.Background(), tt.cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: New: %v, want an error saying %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// TestBearerMetrics: Config.Metrics counts requests with a valid bearer
+// token, and with a refused one.
+func TestBearerMetrics(t *testing.T) {
+	var mu sync.Mutex
+	kinds := map[auth.EventKind]int{}
+	app := newBearerApp(t, authtest.Config{}, func(c *auth.Config) {
+		c.Metrics = func(e auth.Event) {
+			mu.Lock()
+			kinds[e.Kind]++
+			mu.Unlock()
+		}
+	})
+	tok := app.P.AccessToken(authtest.AccessTokenOptions{Subject: "alice", Audience: "api"})
+	bearerGet(t, api, app, "/me", tok)
+	bearerGet(t, api, app, "/me", tok)
+	bearerGet(t, api, app, "/me", corrupt(tok))
+	mu.Lock()
+	defer mu.Unlock()
+	if kinds[auth.EventBearer] != 2 || kinds[auth.EventBearerRefused] != 1 || kinds[auth.EventSession] != 0 {
+		t.Errorf("events %v, want 2 bearer and 1 bearer_refused", kinds)
 	}
 }
 

@@ -28,7 +28,7 @@ func TestCacheHitChunkedShortTail(t *testing.T) {
 			req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
 		}
 		var buf [maxChunks]string
-		parts, _, ok := j.sessionParts(req.Header, &buf)
+		parts, _, ok := j.sessionParts(req.Header["Cookie"], &buf)
 		if !ok || len(parts) != 2 || len(parts[1]) != lastLen {
 			t.Fatalf("setup: parts %d, last %d, ok %v", len(parts), len(parts[len(parts)-1]), ok)
 		}

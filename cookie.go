@@ -546,16 +546,16 @@ func (j *cookieJar) clearSession(w http.ResponseWriter, r *http.Request) {
 	j.deleteChunks(w, r, 1)
 }
 
-// sessionParts returns the request's session cookie value split in its
-// chunks, without allocating for a single-cookie session. present reports
+// sessionParts returns the session cookie value of the Cookie header
+// lines, split in its chunks, without allocating for a single-cookie session. present reports
 // whether the request has a session cookie; ok is false when its chunks
 // are incomplete or malformed.
-func (j *cookieJar) sessionParts(h http.Header, buf *[maxChunks]string) (parts []string, present, ok bool) {
+func (j *cookieJar) sessionParts(lines []string, buf *[maxChunks]string) (parts []string, present, ok bool) {
 	// One pass over the Cookie header collects the session cookie and its
 	// chunks (name.1 ... name.11); the first of each name wins, as in
 	// net/http.
 	var seen uint16
-	scanCookies(h, func(name, value string) bool {
+	scanLines(lines, func(name, value string) bool {
 		if idx := j.chunkIndex(name); idx >= 0 && seen&(1<<idx) == 0 {
 			seen |= 1 << idx
 			buf[idx] = value
@@ -581,10 +581,10 @@ func (j *cookieJar) sessionParts(h http.Header, buf *[maxChunks]string) (parts [
 // chunkIndex returns which chunk of the session a cookie named name is
 // (0 for the session cookie itself), or -1 when it is none.
 func (j *cookieJar) chunkIndex(name string) int {
-	rest, ok := strings.CutPrefix(name, j.name)
-	switch {
-	case !ok:
+	if len(name) < len(j.name) || name[:len(j.name)] != j.name {
 		return -1
+	}
+	switch rest := name[len(j.name):]; {
 	case rest == "":
 		return 0
 	case len(rest) == 2 && rest[0] == '.' && rest[1] >= '1' && rest[1] <= '9':
@@ -599,12 +599,23 @@ func (j *cookieJar) chunkIndex(name string) int {
 // request's Cookie headers, in order, until fn returns false. It reads the
 // headers in place: no *http.Cookie is built for the cookies of others.
 func scanCookies(h http.Header, fn func(name, value string) bool) {
-	for _, line := range h["Cookie"] {
+	scanLines(h["Cookie"], fn)
+}
+
+// scanLines is scanCookies over the Cookie header lines.
+func scanLines(lines []string, fn func(name, value string) bool) {
+	for _, line := range lines {
 		for line != "" {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			name, value, ok := strings.Cut(strings.TrimLeft(part, " \t"), "=")
-			if ok && !fn(name, trimCookieValue(value)) {
+			part := line
+			if i := strings.IndexByte(line, ';'); i >= 0 {
+				part, line = line[:i], line[i+1:]
+			} else {
+				line = ""
+			}
+			for part != "" && (part[0] == ' ' || part[0] == '\t') {
+				part = part[1:]
+			}
+			if eq := strings.IndexByte(part, '='); eq >= 0 && !fn(part[:eq], trimCookieValue(part[eq+1:])) {
 				return
 			}
 		}
@@ -612,7 +623,9 @@ func scanCookies(h http.Header, fn func(name, value string) bool) {
 }
 
 func trimCookieValue(v string) string {
-	v = strings.TrimRight(v, " \t")
+	for v != "" && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
 	if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
 		v = v[1 : len(v)-1]
 	}
@@ -648,6 +661,9 @@ type flowState struct {
 	Next     string `json:"r"`
 	Created  int64  `json:"t"`
 	Provider string `json:"p"`
+	// CrossSite: the provider answers with a cross-site POST
+	// (form_post), which only a SameSite=None cookie goes with.
+	CrossSite bool `json:"x,omitempty"`
 }
 
 // flowCookies reads and writes flow cookies.
@@ -698,7 +714,11 @@ func (fc *flowCookies) set(w http.ResponseWriter, r *http.Request, f *flowState)
 	if err != nil {
 		return fmt.Errorf("auth: encode flow cookie: %w", err)
 	}
-	http.SetCookie(w, fc.jar.flowCookie(name, v, int(flowLifetime/time.Second)))
+	c := fc.jar.flowCookie(name, v, int(flowLifetime/time.Second))
+	if f.CrossSite {
+		c.SameSite = http.SameSiteNoneMode // Secure: form_post needs https
+	}
+	http.SetCookie(w, c)
 	return nil
 }
 
@@ -720,6 +740,15 @@ func (fc *flowCookies) take(w http.ResponseWriter, r *http.Request, state string
 		return nil, false
 	}
 	return &f, true
+}
+
+// any reports whether the request carries any flow cookie.
+func (fc *flowCookies) any(r *http.Request) (found bool) {
+	scanCookies(r.Header, func(name, _ string) bool {
+		found = strings.HasPrefix(name, fc.jar.flow)
+		return !found
+	})
+	return found
 }
 
 // open decodes a flow cookie, and reports whether it is a live flow.

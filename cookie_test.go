@@ -279,3 +279,21 @@ func TestSessionCacheIsBounded(t *testing.T) {
 		t.Errorf("cache holds %d entries, want at most 2", n)
 	}
 }
+
+// TestTamperedCookieIsLogged: a session cookie that does not decode is
+// dropped, and one debug line per request says so ("why am I logged
+// out?"), without the cookie's value.
+func TestTamperedCookieIsLogged(t *testing.T) {
+	app := apptest.New(t, authtest.Config{}, nil)
+	c := app.Login(t, "alice")
+	ck := app.SessionCookies(c)[0]
+	bad := ck.Value[:len(ck.Value)-4] + "AAAA"
+	req, _ := http.NewRequest("GET", app.URL+"/", nil)
+	req.AddCookie(&http.Cookie{Name: ck.Name, Value: bad})
+	before := strings.Count(app.Logs.String(), "ignoring session cookie")
+	res, body := apptest.Do(t, http.DefaultClient, req)
+	logs := app.Logs.String()
+	if body != "anonymous" || strings.Count(logs, "ignoring session cookie")-before != 1 || strings.Contains(logs, bad[:40]) {
+		t.Errorf("tampered cookie: %d %q; log lines %d; want anonymous, one debug line without the value:\n%s", res.StatusCode, body, strings.Count(logs, "ignoring session cookie")-before, logs)
+	}
+}

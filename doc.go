@@ -27,7 +27,8 @@
 // to the application:
 //
 //	GET, POST /auth/login[?next=/path]  start a login; next is a same-origin path to return to
-//	GET       /auth/callback            the provider's redirect back (the path of Config.RedirectURL)
+//	GET       /auth/callback            the provider's redirect back (the path of Config.RedirectURL);
+//	                                    POST with ResponseMode form_post
 //	POST, GET /auth/logout              end the session, then the provider's logout if it has one
 //	                                    (a GET from another site gets a confirmation form)
 //
@@ -48,6 +49,16 @@
 // (never "none"), iss, aud (the client ID and no untrusted audience), azp,
 // exp, iat, sub and the nonce of this login. Userinfo claims are added when
 // their sub matches. The return path is a same-origin relative path only.
+// With [Config].ResponseMode form_post, the provider posts its answer to
+// the callback instead (https only): that login's flow cookie is
+// SameSite=None so that the cross-site POST carries it, and the callback
+// answers with a 303.
+//
+// The client authenticates at the token and revocation endpoints with its
+// secret, or without one: with assertions it signs with [Config].ClientKey
+// (private_key_jwt) or with its secret (client_secret_jwt), a fresh one
+// for each request. The method is chosen in New, from the provider's
+// discovery document, and never changes.
 //
 // # The session cookie
 //
@@ -118,10 +129,13 @@ package auth
 //	memstore.go     MemoryStore: sessions in this process's memory
 //	refresh.go      how refresh works: when, once, grace, failures, the refresh lock
 //	flow.go         login, callback, logout
+//	formpost.go     the form_post response mode: its flow cookie, the POST callback
 //	provider.go     Provider; the provider it becomes; kinds and quirks; code exchange,
 //	                refresh grant, revocation, end-session URL
 //	oidc.go         the OpenID Connect kind: discovery, ID token checks, userinfo
 //	oauth2.go       the plain OAuth 2.0 kind: the user API
+//	clientauth.go   how the client authenticates: secrets, client assertions
+//	                (private_key_jwt, client_secret_jwt), minted secrets; authenticate
 //	keys.go         a provider's signing keys: shared, budgeted fetches
 //	claims.go       the Identity read from claims, and the claims scanner
 //	backchannel.go  EndSessions and back-channel logout
@@ -129,4 +143,4 @@ package auth
 //	                cache and answers; RequireScope, HasScope
 //	errors.go       errors, and how each is answered
 //	cache.go        the one bounded in-memory cache
-//	google.go, microsoft.go, github.go   presets and their quirks
+//	google.go, microsoft.go, github.go, apple.go   presets and their quirks

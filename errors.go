@@ -53,6 +53,15 @@ func (e *ProviderError) Error() string {
 	return "auth: provider returned error " + e.Code
 }
 
+// Errors of our own routes, answered with their own sentences.
+var (
+	// errMethod: a method that the route does not serve.
+	errMethod = errors.New("auth: method not allowed")
+	// errNotCallback: the callback path requested with none of the
+	// parameters of a provider's answer.
+	errNotCallback = errors.New("auth: not an authorization response")
+)
+
 // answers is how each error is answered: the first entry that err wraps
 // gives the status and the sentence shown (never the error's own text).
 var answers = []struct {
@@ -60,6 +69,8 @@ var answers = []struct {
 	status  int
 	message string
 }{
+	{errMethod, http.StatusMethodNotAllowed, "This address does not accept that kind of request."},
+	{errNotCallback, http.StatusBadRequest, "This address is where you come back after signing in. Please start from the sign-in page."},
 	{ErrInvalidRequest, http.StatusBadRequest, "The sign-in request was malformed."},
 	{ErrLoginState, http.StatusBadRequest, "This sign-in link has expired or was already used. Please sign in again."},
 	{ErrTokenInvalid, http.StatusUnauthorized, "The sign-in could not be verified."},
@@ -106,17 +117,15 @@ func ErrorStatus(err error) int {
 	return status
 }
 
-// defaultErrorHandler writes the public sentence for err: JSON for API
-// callers, plain text for the rest.
-func defaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	status, msg := answer(err)
+// defaultError writes the public sentence for err: JSON for API callers,
+// the error page for a person.
+func (m *Middleware) defaultError(w http.ResponseWriter, r *http.Request, err error) {
 	if !isNavigation(r) && strings.Contains(r.Header.Get("Accept"), "json") {
+		status, msg := answer(err)
 		writeJSONError(w, status, strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_"), msg)
 		return
 	}
-	pageHeaders(w.Header(), "text/plain; charset=utf-8", "")
-	w.WriteHeader(status)
-	fmt.Fprintln(w, msg)
+	m.page(w, r, m.errorPage(r, err))
 }
 
 // writeJSONError writes an error in RFC 6749 §5.2's shape, with a fixed

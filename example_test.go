@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"io"
 	"log"
 	"log/slog"
@@ -191,4 +192,39 @@ func ExampleMiddleware_Handler() {
 
 	fmt.Println(browse(newJarBrowser(), app.URL+"/dashboard"))
 	// Output: 200 hi alice
+}
+
+// RenderPage draws the pages the middleware shows a person (an error,
+// the question before a logout another site asked for, the choice of
+// provider) in the application's own look: here a template of its own.
+func ExampleConfig_renderPage() {
+	page := template.Must(template.New("page").Parse(
+		`<!doctype html><title>{{.Title}} - My App</title><h1>{{.Title}}</h1><p>{{.Message}}</p>` +
+			`{{with .Form}}<form method="post" action="{{.Action}}"><button>{{.Label}}</button></form>{{end}}` +
+			`{{range .Links}}<a href="{{.URL}}">{{.Label}}</a> {{end}}`))
+	p := authtest.NewProvider(authtest.Config{})
+	defer p.Close()
+	a, err := auth.New(context.Background(), auth.Config{
+		Issuer:       p.URL,
+		ClientID:     p.ClientID,
+		ClientSecret: p.ClientSecret,
+		RedirectURL:  "http://127.0.0.1:8080/auth/callback",
+		CookieSecret: []byte("an example secret of at least 32 bytes"),
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		RenderPage: func(w http.ResponseWriter, r *http.Request, p *auth.Page) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(p.Status)
+			page.Execute(w, p)
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A callback that no sign-in started, as a person would open it.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "http://127.0.0.1:8080/auth/callback?state=x&code=y", nil)
+	req.Header.Set("Accept", "text/html")
+	a.Handler(http.NotFoundHandler()).ServeHTTP(rec, req)
+	fmt.Println(rec.Code, rec.Body.String())
+	// Output: 400 <!doctype html><title>Sign-in failed - My App</title><h1>Sign-in failed</h1><p>This sign-in link has expired or was already used. Please sign in again.</p><a href="/auth/login">Sign in again</a> <a href="/">Back to the site</a>
 }

@@ -1,12 +1,13 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"html/template"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -25,7 +26,7 @@ import (
 // provider's authorization endpoint.
 func (m *Middleware) login(p *provider) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !m.allow(w, r, "login", http.MethodGet, http.MethodHead, http.MethodPost) {
+		if !m.allow(w, r, "login", http.MethodGet, http.MethodHead, http.MethodPost) || m.toOrigin(w, r) {
 			return
 		}
 		f := &flowState{
@@ -36,6 +37,7 @@ func (m *Middleware) login(p *provider) http.HandlerFunc {
 			Provider: p.name,
 		}
 		opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(f.Verifier)}, p.kind.authOptions(f)...)
+		opts = append(opts, p.responseOptions(f)...)
 		if err := m.flows.set(w, r, f); err != nil {
 			m.fail(w, r, "login", err)
 			return
@@ -46,38 +48,58 @@ func (m *Middleware) login(p *provider) http.HandlerFunc {
 	}
 }
 
-// chooserPage is the page LoginPath shows when there are several
-// providers: one button per provider, each starting its login with the
-// same return path.
-var chooserPage = template.Must(template.New("chooser").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in</title>
-<style>body{font:16px system-ui,sans-serif;max-width:20em;margin:4em auto;text-align:center}
-a{display:block;margin:.6em 0;padding:.7em;border:1px solid #888;border-radius:.4em;color:inherit;text-decoration:none}
-a:hover{background:#eee}</style></head>
-<body><h1>Sign in</h1>
-{{range .}}<a href="{{.URL}}">Sign in with {{.Label}}</a>
-{{end}}</body></html>
-`))
+// toOrigin makes sure a login starts where it will end: the flow cookie
+// must reach the callback, on RedirectURL's origin. A login opened on
+// another loopback name of the same port (http://localhost:8080 for a
+// RedirectURL on http://127.0.0.1:8080, the classic first-hour trap) is
+// sent there first, with the same path and query, and it reports that it
+// did. Another host is left alone (a proxy may rewrite Host), and logged
+// at debug level; so is an https RedirectURL reached over plain http,
+// warned about once.
+func (m *Middleware) toOrigin(w http.ResponseWriter, r *http.Request) bool {
+	if m.secure && r.TLS == nil && r.Header.Get("X-Forwarded-Proto") != "https" {
+		m.plainHTTP.Do(func() {
+			m.log.WarnContext(r.Context(), "auth: RedirectURL is https, but a login arrived over plain http: after sign-in the browser goes to "+m.origin+
+				" and fails if nothing serves https there (behind a proxy that terminates TLS, have it send X-Forwarded-Proto: https)", "redirect_url_origin", m.origin)
+		})
+	}
+	if r.Host == m.host || r.Host == "" {
+		return false
+	}
+	if sameLoopbackServer(r.Host, m.host) {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, m.origin+r.URL.RequestURI(), http.StatusFound)
+		return true
+	}
+	m.log.DebugContext(r.Context(), "auth: login on another host than RedirectURL's; the flow cookie reaches the callback only if the browser is on RedirectURL's host", "host", r.Host, "redirect_url_host", m.host)
+	return false
+}
 
-// chooser shows the page with one sign-in button per provider.
+// sameLoopbackServer reports whether hosts a and b (host:port) name the
+// same port on this machine by two loopback names (localhost, 127.0.0.1,
+// [::1]).
+func sameLoopbackServer(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	loopback := func(h string) bool {
+		ip := net.ParseIP(h)
+		return h == "localhost" || ip != nil && ip.IsLoopback()
+	}
+	return err1 == nil && err2 == nil && pa == pb && loopback(ha) && loopback(hb)
+}
+
+// chooser shows the page with one sign-in button per provider, each
+// starting its login with the same return path.
 func (m *Middleware) chooser(w http.ResponseWriter, r *http.Request) {
-	if !m.allow(w, r, "login", http.MethodGet, http.MethodHead, http.MethodPost) {
+	if !m.allow(w, r, "login", http.MethodGet, http.MethodHead, http.MethodPost) || m.toOrigin(w, r) {
 		return
 	}
 	next := cleanReturn(r.FormValue("next"))
-	type button struct{ URL, Label string }
-	buttons := make([]button, len(m.providers))
-	for i, p := range m.providers {
-		buttons[i] = button{URL: p.loginPath + "?next=" + url.QueryEscape(next), Label: p.label}
+	p := &Page{Kind: "chooser", Status: http.StatusOK, Title: "Sign in", Message: "Choose how to sign in."}
+	for _, pr := range m.providers {
+		p.Links = append(p.Links, PageLink{URL: pr.loginPath + "?next=" + url.QueryEscape(next), Label: "Sign in with " + pr.label})
 	}
-	pageHeaders(w.Header(), "text/html; charset=utf-8", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	if r.Method == http.MethodHead {
-		return
-	}
-	if err := chooserPage.Execute(w, buttons); err != nil {
-		m.log.ErrorContext(r.Context(), "auth: write login page", "error", err)
-	}
+	m.page(w, r, p)
 }
 
 // callback completes a login with p, the provider whose callback path was
@@ -90,13 +112,17 @@ func (m *Middleware) chooser(w http.ResponseWriter, r *http.Request) {
 func (m *Middleware) callback(p *provider) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		if !m.allow(w, r, "callback", http.MethodGet) {
+		if !m.allow(w, r, "callback", callbackMethods(p)...) {
 			return
 		}
-		f, err := m.flow(w, r, p)
+		q, err := callbackParams(w, r) // a POST for form_post (formpost.go)
+		var f *flowState
+		if err == nil {
+			f, err = m.flow(w, r, p, q)
+		}
 		if err == nil {
 			var s *session
-			if s, err = m.signIn(r.Context(), p, f, r.URL.Query()); err == nil {
+			if s, err = m.signIn(r.Context(), p, f, q); err == nil {
 				err = m.startSession(w, r, s)
 			}
 		}
@@ -104,11 +130,16 @@ func (m *Middleware) callback(p *provider) http.HandlerFunc {
 		case errors.Is(err, errSignedIn):
 			// A stale tab or a replayed link while signed in: nothing to
 			// report, go home.
-			http.Redirect(w, r, "/", http.StatusFound)
+			http.Redirect(w, r, "/", afterCallback(r))
 		case err != nil:
+			if p != nil {
+				m.metrics.count(EventLoginFailed, p.name)
+			} else {
+				m.metrics.count(EventLoginFailed, "")
+			}
 			m.fail(w, r, "callback", err)
 		default:
-			http.Redirect(w, r, f.Next, http.StatusFound)
+			http.Redirect(w, r, f.Next, afterCallback(r))
 		}
 	}
 }
@@ -118,15 +149,22 @@ func (m *Middleware) callback(p *provider) http.HandlerFunc {
 var errSignedIn = errors.New("auth: no login in progress, already signed in")
 
 // flow returns the login this callback completes: this browser's flow for
-// the state, which must have started with p (nil: the plain callback path
-// with several providers, where no flow can end).
-func (m *Middleware) flow(w http.ResponseWriter, r *http.Request, p *provider) (*flowState, error) {
-	f, ok := m.flows.take(w, r, r.URL.Query().Get("state"))
+// the state of the answer q, which must have started with p (nil: the
+// plain callback path with several providers, where no flow can end).
+func (m *Middleware) flow(w http.ResponseWriter, r *http.Request, p *provider, q url.Values) (*flowState, error) {
+	if !q.Has("state") && !q.Has("code") && !q.Has("error") {
+		return nil, errNotCallback
+	}
+	f, ok := m.flows.take(w, r, q.Get("state"))
 	if !ok {
 		if ss, err := m.sessions.lookup(r); err == nil && ss != nil {
 			return nil, errSignedIn
 		}
-		return nil, ErrLoginState
+		// Say in the log what most likely happened.
+		if m.flows.any(r) {
+			return nil, fmt.Errorf("%w: this login's flow cookie is gone: the link was used already, the login took over %s, or more than %d logins were started at once", ErrLoginState, flowLifetime, maxFlows)
+		}
+		return nil, fmt.Errorf("%w: no login in progress in this browser: did the login start on another host than %s (RedirectURL's)? Or the browser keeps no cookies", ErrLoginState, m.origin)
 	}
 	if p == nil || p.name != f.Provider {
 		// The answer of one provider delivered to another's callback:
@@ -138,7 +176,8 @@ func (m *Middleware) flow(w http.ResponseWriter, r *http.Request, p *provider) (
 }
 
 // signIn reads the provider's answer to the login f (q: the callback's
-// query), exchanges its code and returns the new session, not yet saved.
+// query, or its form for form_post), exchanges its code and returns the
+// new session, not yet saved.
 func (m *Middleware) signIn(ctx context.Context, p *provider, f *flowState, q url.Values) (*session, error) {
 	if err := p.kind.checkIssuerParam(q); err != nil {
 		return nil, err
@@ -166,6 +205,9 @@ func (m *Middleware) signIn(ctx context.Context, p *provider, f *flowState, q ur
 	if s.idToken, s.extra, err = p.kind.identify(ctx, p, tok, f.Nonce); err != nil {
 		return nil, err
 	}
+	if err := s.addResponseClaims(p, q); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -189,6 +231,7 @@ func (m *Middleware) startSession(w http.ResponseWriter, r *http.Request, s *ses
 		return err
 	}
 	m.log.InfoContext(r.Context(), "auth: signed in", sessionAttrs(ss))
+	m.metrics.count(EventLogin, ss.user.Provider)
 	return nil
 }
 
@@ -208,40 +251,75 @@ func (m *Middleware) logout(w http.ResponseWriter, r *http.Request) {
 		// by a link or a form: ask first. The page's own POST is
 		// same-origin. Its form may be redirected to the provider's
 		// logout, which form-action must allow.
-		pageHeaders(w.Header(), "text/html; charset=utf-8", "default-src 'none'; form-action "+m.logoutFormAction+"; frame-ancestors 'none'")
-		if r.Method != http.MethodHead {
-			_ = logoutPage.Execute(w, m.logoutPath)
-		}
+		m.page(w, r.WithContext(context.WithValue(r.Context(), formActionKey{}, m.logoutFormAction)), &Page{
+			Kind:    "logout",
+			Status:  http.StatusOK,
+			Title:   "Sign out of this site?",
+			Message: "Another site sent you here to sign you out. Sign out only if you meant to.",
+			Form:    &PageForm{Action: m.logoutPath, Label: "Sign out"},
+			Links:   []PageLink{{URL: "/", Label: "Cancel, stay signed in"}},
+		})
 		return
 	}
-	ss, err := m.sessions.lookup(r)
-	switch {
-	case err == nil:
-		err = m.sessions.forget(r.Context(), ss)
-	case errors.Is(err, ErrStoreUnavailable):
-	default:
-		ss, err = nil, nil // no session, or not one of ours: clear what there is
-	}
+	providerLogout, err := m.Logout(w, r)
 	if err != nil {
-		// Clearing the cookie now would leave the stored session alive,
-		// and a copy of the cookie with it: keep both, ask to retry.
+		// The cookie is kept: ask to retry.
 		w.Header().Set("Retry-After", "5")
 		m.fail(w, r, "logout", err)
 		return
 	}
-	_ = m.sessions.write(w, r, nil)
-	target := m.postLogout
-	if ss != nil {
-		s := ss.full()
-		if p := m.providers.byName(s.provider); p != nil {
-			p.revoke(r.Context(), s)
-			if u := p.logoutURL(s, m.postLogout); u != "" {
-				target = u
-			}
+	http.Redirect(w, r, cmp.Or(providerLogout, m.postLogout), http.StatusSeeOther)
+}
+
+// Logout ends the request's session, as the logout route does, without
+// writing a response: it deletes the session (from the Store too) and its
+// cookies, and revokes its refresh token where the provider offers
+// revocation. It returns the provider's logout URL (RP-Initiated Logout,
+// with Config.PostLogoutURL to come back to), where the browser should go
+// next to end its session at the provider too, or "" when the provider has
+// none. Call it before writing the response; a request without a session
+// is not an error. When the Store cannot delete the session, it returns an
+// error wrapping ErrStoreUnavailable and keeps the cookie: clearing it
+// would leave the stored session alive, and a copy of the cookie with it.
+//
+// Only call it for a request from your own pages: the logout route checks
+// that another site did not send it (Sec-Fetch-Site), and so should you.
+func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) (providerLogoutURL string, err error) {
+	ss, err := m.sessions.lookup(r)
+	switch {
+	case err == nil:
+		if err := m.sessions.forget(r.Context(), ss); err != nil {
+			return "", err
 		}
-		m.log.InfoContext(r.Context(), "auth: signed out", sessionAttrs(ss))
+	case errors.Is(err, ErrStoreUnavailable):
+		return "", err
+	default:
+		ss = nil // no session, or not one of ours: clear what there is
 	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	if st, ok := r.Context().Value(ctxKey{}).(*reqState); ok && st.m == m {
+		st.ss.Store(nil) // the rest of this request is anonymous
+		st.setCookie(nil)
+	} else {
+		_ = m.sessions.write(w, r, nil)
+	}
+	if ss == nil {
+		return "", nil
+	}
+	s := ss.full()
+	m.log.InfoContext(r.Context(), "auth: signed out", sessionAttrs(ss))
+	m.metrics.count(EventLogout, s.provider)
+	if p := m.providers.byName(s.provider); p != nil {
+		p.revoke(r.Context(), s)
+		return p.logoutURL(s, m.postLogout), nil
+	}
+	return "", nil
+}
+
+// LoginURL returns the path that starts a login and comes back to next
+// (a path on this site; anything else comes back to "/"), with next
+// escaped: for a "Sign in" link.
+func (m *Middleware) LoginURL(next string) string {
+	return m.loginPath + "?next=" + url.QueryEscape(cleanReturn(next))
 }
 
 // allow reports whether r's method is one of methods, and answers
@@ -253,7 +331,7 @@ func (m *Middleware) allow(w http.ResponseWriter, r *http.Request, op string, me
 		}
 	}
 	w.Header().Set("Allow", strings.Join(methods, ", "))
-	m.fail(w, r, op, fmt.Errorf("%w: method %s", ErrInvalidRequest, r.Method))
+	m.fail(w, r, op, fmt.Errorf("%w: %s", errMethod, r.Method))
 	return false
 }
 
@@ -279,14 +357,6 @@ func (m *Middleware) fromOwnPages(r *http.Request) bool {
 	}
 	return true
 }
-
-// logoutPage asks a user who followed a link from another site to confirm.
-var logoutPage = template.Must(template.New("logout").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign out</title></head><body>
-<form method="post" action="{{.}}"><p>Sign out of this site?</p><button type="submit">Sign out</button></form>
-</body></html>
-`))
 
 // cleanReturn returns s if it is a same-origin relative path ("/x?y"), and
 // "/" for anything else: absolute and scheme-relative URLs ("//evil"),

@@ -2,14 +2,19 @@ package auth
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,9 +30,16 @@ type Config struct {
 	// New fetches its discovery document. Required, unless Providers is set.
 	Issuer string
 	// ClientID and ClientSecret are the OAuth 2.0 client credentials.
-	// ClientID is required, unless Providers is set.
+	// Both are required, unless Providers is set (or ClientKey, or
+	// PublicClient).
 	ClientID     string
 	ClientSecret string
+	// PublicClient declares a client without a secret, which proves
+	// itself with PKCE alone (token_endpoint_auth_method "none"): only
+	// for providers that register such clients. Default false: New
+	// refuses an empty ClientSecret, which could never work with a
+	// confidential client and would fail only at the first login.
+	PublicClient bool
 	// RedirectURL is the absolute callback URL registered at the provider,
 	// e.g. "https://app.example.com/auth/callback". Its path is the callback
 	// path, and an https scheme makes every cookie Secure. Required.
@@ -40,6 +52,20 @@ type Config struct {
 	// {"prompt": "consent", "access_type": "offline"}. The security
 	// parameters (state, nonce, code_challenge...) cannot be overridden.
 	AuthParams map[string]string
+	// ClientKey, ClientKeyID, ClientCertificate, TokenAuthMethod,
+	// ClientAssertionAudience and ResponseMode are the [Provider] fields
+	// of the same names, for the provider of Issuer: a client that
+	// authenticates with a key it signs with (private_key_jwt) or a JWT
+	// made with its secret (client_secret_jwt) instead of sending the
+	// secret, and a provider that answers with a POST (form_post).
+	// Defaults: no key, the method from discovery, the token endpoint as
+	// the assertions' audience, query.
+	ClientKey               crypto.Signer
+	ClientKeyID             string
+	ClientCertificate       *x509.Certificate
+	TokenAuthMethod         string
+	ClientAssertionAudience string
+	ResponseMode            string
 
 	// Providers configures the sign-in providers instead of Issuer,
 	// ClientID, ClientSecret, Scopes and AuthParams, which must then be
@@ -94,13 +120,25 @@ type Config struct {
 	// login (403); the error is logged, not shown.
 	OnLogin func(ctx context.Context, u *Identity, t *oauth2.Token) error
 	// ErrorHandler writes the response when login, callback or logout
-	// fails. Default: a short plain-text page, or JSON for API callers,
-	// with the status from [ErrorStatus]; err itself is logged, never shown.
+	// fails. Default: JSON for API callers, and for a person the error
+	// [Page] (drawn by RenderPage), with the status from [ErrorStatus];
+	// err itself is logged, never shown.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// RenderPage draws the pages the middleware shows a person: the error
+	// page, the question before a logout that another site asked for, and
+	// the choice of provider (see [Page]). The middleware has set
+	// Cache-Control: no-store before it is called. Default [DefaultPage].
+	RenderPage func(w http.ResponseWriter, r *http.Request, p *Page)
 
 	// ClockSkew is the leeway for every time check on tokens (exp, iat,
 	// nbf). Default 1 minute; negative means none.
 	ClockSkew time.Duration
+	// Metrics, when set, receives an [Event] for each sign-in, logout,
+	// refresh, ended session, back-channel logout, Store failure and
+	// request with a session (or a bearer token), to count them (see the promauth module for
+	// Prometheus). It runs on the request path: keep it fast, and safe for
+	// concurrent use. Default nil: nothing is counted.
+	Metrics func(Event)
 	// Now is the middleware's clock: token and session expiry, refresh
 	// and every time check. Default time.Now. Tests can share a clock with
 	// their provider, such as authtest's Provider.Now, to expire tokens
@@ -169,6 +207,7 @@ type Config struct {
 // not change afterwards and is safe for concurrent use.
 type Middleware struct {
 	routes    map[string]http.Handler // login, callback and logout paths, per provider too
+	routeLens uint64                  // bit n: a route's path is n bytes long (63: 63 or more)
 	sessions  *sessions
 	refresher *refresher
 	flows     *flowCookies
@@ -179,6 +218,8 @@ type Middleware struct {
 	logoutPath string
 	postLogout string // absolute URL
 	origin     string // scheme://host of RedirectURL
+	host       string // host of RedirectURL
+	secure     bool   // RedirectURL is https
 	// logoutFormAction is the CSP form-action of the logout confirmation
 	// page: this site, and the origins of the providers' end_session
 	// endpoints, where its form's answer redirects.
@@ -189,7 +230,10 @@ type Middleware struct {
 	now          func() time.Time
 	onLogin      func(context.Context, *Identity, *oauth2.Token) error
 	errorHandler func(http.ResponseWriter, *http.Request, error)
+	renderPage   func(http.ResponseWriter, *http.Request, *Page)
+	metrics      counter
 	mounted      atomic.Bool // Handler was called: RequireLogin has something in front
+	plainHTTP    sync.Once   // the warning that an https site is reached over http
 	bearer       *bearerAuth // nil without Config.BearerAudiences
 }
 
@@ -223,8 +267,8 @@ func withDefaults(cfg Config) Config {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.ErrorHandler == nil {
-		cfg.ErrorHandler = defaultErrorHandler
+	if cfg.RenderPage == nil {
+		cfg.RenderPage = DefaultPage
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -303,6 +347,7 @@ func build(ctx context.Context, cfg *Config) (*Middleware, error) {
 		skew:         cfg.ClockSkew,
 		audiences:    map[string]bool{},
 		skipUserinfo: cfg.SkipUserinfo,
+		metrics:      cfg.Metrics,
 	}
 	for _, a := range cfg.TrustedAudiences {
 		e.audiences[a] = true
@@ -319,11 +364,18 @@ func build(ctx context.Context, cfg *Config) (*Middleware, error) {
 		logoutPath:   cfg.LogoutPath,
 		postLogout:   cfg.PostLogoutURL,
 		origin:       origin,
+		host:         ru.Host,
+		secure:       ru.Scheme == "https",
 		client:       cfg.HTTPClient,
 		log:          cfg.Logger,
 		now:          cfg.Now,
 		onLogin:      cfg.OnLogin,
 		errorHandler: cfg.ErrorHandler,
+		renderPage:   cfg.RenderPage,
+		metrics:      cfg.Metrics,
+	}
+	if m.errorHandler == nil {
+		m.errorHandler = m.defaultError
 	}
 	if strings.HasPrefix(m.postLogout, "/") {
 		m.postLogout = origin + m.postLogout
@@ -345,8 +397,14 @@ func build(ctx context.Context, cfg *Config) (*Middleware, error) {
 	jar := newCookieJar(cfg.CookieName, cfg.CookiePath, cfg.CookieDomain, ru.Scheme == "https", commonDir(cfg.LoginPath, callback))
 	var b backend = cookieBackend{}
 	if cfg.Store != nil {
-		b = newStoreBackend(cfg.Store)
+		b = newStoreBackend(cfg.Store, cfg.Metrics)
 		m.subjects, _ = cfg.Store.(SubjectDeleter)
+	}
+	if _, locks := cfg.Store.(RefreshLocker); !locks && slices.ContainsFunc(ps, func(p *provider) bool { return p.refreshes }) {
+		// Only the operator knows whether this is one instance.
+		cfg.Logger.Info("auth: refresh tokens are refreshed without a lock across instances: if this app runs as several instances, " +
+			"send each user to one of them (sticky sessions) or use a Store with a RefreshLocker (redisstore); otherwise two instances " +
+			"refreshing one session at once can end it with a provider that rotates refresh tokens")
 	}
 	cache := newSessionCache(10000, 64<<20)
 	if !b.cached() {
@@ -365,6 +423,7 @@ func build(ctx context.Context, cfg *Config) (*Middleware, error) {
 	}
 	m.flows = &flowCookies{jar: &m.sessions.jar, codecs: flowCodecs, now: cfg.Now}
 	m.refresher = newRefresher(cfg.RefreshLeeway, cfg.RefreshGrace, m.sessions, ps, cfg.Now, cfg.Logger)
+	m.refresher.metrics = cfg.Metrics
 
 	m.logoutFormAction = "'self'"
 	for _, p := range ps {
@@ -411,6 +470,9 @@ func (m *Middleware) route(cfg *Config, callback string, e *env) error {
 			return fmt.Errorf("auth: Config.BackchannelLogoutPath %s is already the path of login, callback or logout", path)
 		}
 		m.routes[path] = bc
+	}
+	for path := range m.routes {
+		m.routeLens |= 1 << min(len(path), 63)
 	}
 	return errors.Join(errs...)
 }
@@ -478,9 +540,11 @@ func commonDir(a, b string) string {
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	m.mounted.Store(true)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h, ok := m.routes[r.URL.Path]; ok {
-			h.ServeHTTP(w, r)
-			return
+		if m.routeLens&(1<<min(len(r.URL.Path), 63)) != 0 { // most paths are not ours by their length alone
+			if h, ok := m.routes[r.URL.Path]; ok {
+				h.ServeHTTP(w, r)
+				return
+			}
 		}
 		st := m.begin(w, r)
 		if st == nil {
@@ -503,7 +567,12 @@ func (m *Middleware) begin(w http.ResponseWriter, r *http.Request) *reqState {
 			return st // a bearer token wins: the cookie is not read
 		}
 	}
-	ss, err := m.sessions.lookup(r)
+	lines := r.Header["Cookie"]
+	if len(lines) == 0 {
+		return nil // no cookie, no work
+	}
+	now := m.now()
+	ss, err := m.sessions.lookupAt(r.Context(), lines, now)
 	if err == errNoCookie {
 		return nil
 	}
@@ -515,11 +584,13 @@ func (m *Middleware) begin(w http.ResponseWriter, r *http.Request) *reqState {
 		return st
 	case err != nil:
 		m.log.DebugContext(r.Context(), "auth: ignoring session cookie", "error", err)
+		m.metrics.count(EventSessionDropped, "")
 		st.setCookie(nil)
 		return st
 	}
+	m.metrics.count(EventSession, ss.user.Provider)
 	st.ss.Store(ss)
-	if m.refresher.due(ss.sess, m.now()) {
+	if m.refresher.due(ss.sess, now) {
 		_, _ = st.refresh(r.Context()) // failures are logged; the request goes on
 	}
 	return st
@@ -675,6 +746,77 @@ func Client(ctx context.Context) *http.Client {
 		return st.httpClient()
 	}
 	return noSessionClient
+}
+
+// Userinfo fetches what the provider that signed the user in says about
+// them, through [Client] (so with a fresh access token), and decodes the
+// JSON answer into v: the OpenID Connect userinfo endpoint, or a plain
+// OAuth 2.0 provider's user API (GitHub's /user). For an anonymous request
+// it returns [ErrNoSession]; a provider failure wraps
+// [ErrProviderUnavailable].
+//
+//	var info struct{ Name, Locale string }
+//	err := auth.Userinfo(r.Context(), &info)
+func Userinfo(ctx context.Context, v any) error {
+	st, ok := ctx.Value(ctxKey{}).(*reqState)
+	if !ok || st.ss.Load() == nil {
+		return ErrNoSession
+	}
+	p := st.m.providers.byName(st.ss.Load().user.Provider)
+	if p == nil || p.kind.userinfoURL() == "" {
+		return fmt.Errorf("auth: userinfo: %w: the provider has no userinfo endpoint", ErrProviderUnavailable)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.kind.userinfoURL(), nil)
+	if err != nil {
+		return fmt.Errorf("auth: userinfo: %w: %w", ErrProviderUnavailable, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	res, err := st.httpClient().Do(req)
+	if err != nil {
+		if errors.Is(err, ErrNoSession) || errors.Is(err, ErrSessionEnded) {
+			return err
+		}
+		return fmt.Errorf("auth: userinfo: %w: %w", ErrProviderUnavailable, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("auth: userinfo: %w", &statusError{status: res.StatusCode})
+	}
+	if err := json.NewDecoder(io.LimitReader(res.Body, maxUserResponse)).Decode(v); err != nil {
+		return fmt.Errorf("auth: userinfo: %w: %w", ErrProviderUnavailable, err)
+	}
+	return nil
+}
+
+// TokenSource returns an [oauth2.TokenSource] of the session's token, for
+// libraries that take one (such as Google's API clients): each Token call
+// returns the current token, refreshed first when it is due, as [Client]
+// does. For an anonymous request its Token returns [ErrNoSession].
+func TokenSource(ctx context.Context) oauth2.TokenSource {
+	st, _ := ctx.Value(ctxKey{}).(*reqState)
+	return sessionTokenSource{st}
+}
+
+type sessionTokenSource struct{ st *reqState }
+
+func (ts sessionTokenSource) Token() (*oauth2.Token, error) {
+	st := ts.st
+	if st == nil || st.ss.Load() == nil {
+		return nil, ErrNoSession
+	}
+	ss := st.ss.Load()
+	if st.m.refresher.due(ss.sess, st.m.now()) {
+		ns, err := st.refresh(st.Context)
+		if errors.Is(err, ErrSessionEnded) {
+			return nil, err
+		}
+		if ns != nil {
+			ss = ns
+		}
+	}
+	t := *ss.oauthToken() // a copy: callers may change it
+	return &t, nil
 }
 
 var noSessionClient = &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {

@@ -236,7 +236,7 @@ func TestLogoutWithoutSession(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	p := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(p.Close)
-	good := auth.Config{Issuer: p.URL, ClientID: "c", RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: apptest.Secret}
+	good := auth.Config{Issuer: p.URL, ClientID: "c", ClientSecret: "s", RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: apptest.Secret}
 	for _, tt := range []struct {
 		name string
 		edit func(*auth.Config)
@@ -252,7 +252,9 @@ func TestConfigErrors(t *testing.T) {
 		{"foreign post-logout", func(c *auth.Config) { c.PostLogoutURL = "https://evil.example/" }, "PostLogoutURL"},
 		{"reserved auth param", func(c *auth.Config) { c.AuthParams = map[string]string{"nonce": "x"} }, "nonce"},
 		{"bad cookie name", func(c *auth.Config) { c.CookieName = "a b" }, "CookieName"},
-		{"unreachable issuer", func(c *auth.Config) { c.Issuer = "http://127.0.0.1:1" }, "discover"},
+		{"unreachable issuer", func(c *auth.Config) { c.Issuer = "http://127.0.0.1:1" }, "Config.Issuer: discover"},
+		{"no client secret", func(c *auth.Config) { c.ClientSecret = "" }, "Config.ClientSecret is required (for a client without a secret, set Config.PublicClient)"},
+		{"public client with a secret", func(c *auth.Config) { c.PublicClient = true }, "Config.PublicClient"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := good
@@ -393,6 +395,12 @@ func TestLogoutFromAnotherSite(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !strings.Contains(body, `method="post"`) || len(res.Header["Set-Cookie"]) != 0 {
 		t.Errorf("cross-site GET /auth/logout: %d, Set-Cookie %v, body %q; want 200 with a POST form and no cookie change", res.StatusCode, res.Header["Set-Cookie"], body)
 	}
+	// The page's form is answered with a redirect to the provider's
+	// end_session endpoint, which its CSP form-action must allow (Chromium
+	// applies form-action to the redirect too).
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+app.P.URL+";") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("confirmation page CSP = %q, want form-action 'self' %s and no framing", csp, app.P.URL)
+	}
 	if status, _ := app.Me(t, c); status != http.StatusOK {
 		t.Errorf("GET /me after a cross-site logout link: status %d, want 200 (still signed in)", status)
 	}
@@ -503,6 +511,22 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	for _, s := range secrets {
 		if len(s) >= 8 && strings.Contains(logs, s) {
 			t.Errorf("the log contains a secret value (%d bytes, starting %q)", len(s), s[:4])
+		}
+	}
+}
+
+// TestStartupSaysWhenRefreshIsNotShared: New says once, at startup, that
+// refreshes are not coordinated across instances when no Store with a
+// RefreshLocker is configured, and says nothing when one is.
+func TestStartupSaysWhenRefreshIsNotShared(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		store auth.Store
+		want  int
+	}{{"cookie sessions", nil, 1}, {"a store with a lock", auth.NewMemoryStore(auth.MemoryStoreOptions{}), 0}} {
+		app := apptest.New(t, authtest.Config{}, func(c *auth.Config) { c.Store = tt.store })
+		if n := strings.Count(app.Logs.String(), "without a lock across instances"); n != tt.want {
+			t.Errorf("%s: the startup line about refreshes across instances appears %d times, want %d", tt.name, n, tt.want)
 		}
 	}
 }

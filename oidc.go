@@ -32,13 +32,16 @@ type oidcKind struct {
 
 // discoveryExtra holds the discovery fields go-oidc does not expose.
 type discoveryExtra struct {
-	Issuer      string   `json:"issuer"`
-	JWKS        string   `json:"jwks_uri"`
-	EndSession  string   `json:"end_session_endpoint"`
-	Revocation  string   `json:"revocation_endpoint"`
-	AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
-	IssParam    bool     `json:"authorization_response_iss_parameter_supported"`
-	Algs        []string `json:"id_token_signing_alg_values_supported"`
+	Issuer        string   `json:"issuer"`
+	JWKS          string   `json:"jwks_uri"`
+	EndSession    string   `json:"end_session_endpoint"`
+	Revocation    string   `json:"revocation_endpoint"`
+	AuthMethods   []string `json:"token_endpoint_auth_methods_supported"`
+	AuthAlgs      []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	ResponseModes []string `json:"response_modes_supported"`
+	IssParam      bool     `json:"authorization_response_iss_parameter_supported"`
+	GrantTypes    []string `json:"grant_types_supported"`
+	Algs          []string `json:"id_token_signing_alg_values_supported"`
 }
 
 // signingAlgs are the algorithms go-oidc can verify; "none" and HMAC are
@@ -60,32 +63,30 @@ func discover(ctx context.Context, p *provider, issuer string) (*oidcKind, error
 	// runs below before anything from the document is used.
 	op, err := oidc.NewProvider(oidc.InsecureIssuerURLContext(octx, issuer), issuer)
 	if err != nil {
-		return nil, fmt.Errorf("auth: discover %s: %w", issuer, err)
+		return nil, fmt.Errorf("discover %s: %w", issuer, err)
 	}
 	var extra discoveryExtra
 	if err := op.Claims(&extra); err != nil {
-		return nil, fmt.Errorf("auth: read discovery document of %s: %w", issuer, err)
+		return nil, fmt.Errorf("read discovery document of %s: %w", issuer, err)
 	}
 	iss, selfCheck, err := p.quirks.issuer(issuer, extra.Issuer)
 	if err != nil {
-		return nil, fmt.Errorf("auth: discover %s: %w", issuer, err)
+		return nil, fmt.Errorf("discover %s: %w", issuer, err)
 	}
 	if extra.JWKS == "" {
-		return nil, fmt.Errorf("auth: discover %s: the discovery document has no jwks_uri", issuer)
+		return nil, fmt.Errorf("discover %s: the discovery document has no jwks_uri", issuer)
 	}
 
 	endpoint := op.Endpoint()
-	switch {
-	case p.oauth.ClientSecret == "":
-		endpoint.AuthStyle = oauth2.AuthStyleInParams // a public client sends only client_id
-	case len(extra.AuthMethods) == 0 || slices.Contains(extra.AuthMethods, "client_secret_basic"):
-		endpoint.AuthStyle = oauth2.AuthStyleInHeader // the default when discovery is silent
-	case slices.Contains(extra.AuthMethods, "client_secret_post"):
-		endpoint.AuthStyle = oauth2.AuthStyleInParams
-	default:
-		return nil, fmt.Errorf("auth: %s supports neither client_secret_basic nor client_secret_post (it lists %v)", issuer, extra.AuthMethods)
+	if err := p.auth.pin(extra.AuthMethods, extra.AuthAlgs, endpoint.TokenURL); err != nil {
+		return nil, fmt.Errorf("%s: %w", issuer, err)
+	}
+	if err := checkResponseMode(p, extra.ResponseModes); err != nil {
+		return nil, fmt.Errorf("%s: %w", issuer, err)
 	}
 	p.oauth.Endpoint = endpoint
+	p.auth.setStyle(&p.oauth)
+	p.refreshes = slices.Contains(extra.GrantTypes, "refresh_token") || slices.Contains(p.oauth.Scopes, "offline_access")
 	p.endSessionURL = extra.EndSession
 	p.revocationURL = extra.Revocation
 

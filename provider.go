@@ -2,7 +2,9 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,9 +51,56 @@ type Provider struct {
 	// document. Leave it empty for a plain OAuth 2.0 provider.
 	Issuer string
 	// ClientID and ClientSecret are the OAuth 2.0 client credentials.
-	// ClientID is required.
+	// Both are required, unless ClientKey or PublicClient is set.
 	ClientID     string
 	ClientSecret string
+	// PublicClient declares a client without a secret, which proves
+	// itself with PKCE alone (token_endpoint_auth_method "none"). Default
+	// false: New refuses an empty ClientSecret.
+	PublicClient bool
+	// ClientKey authenticates the client with a JWT it signs instead of a
+	// client secret: private_key_jwt (RFC 7523, OpenID Connect Core 1.0
+	// section 9), for providers where the client registered its public
+	// key or certificate (Entra ID, Okta, Keycloak, Auth0, Ping...). RSA
+	// (2048 bits or more), ECDSA or Ed25519; [ParseClientKey] reads one
+	// from PEM. Each request gets a fresh assertion: iss and sub the
+	// client ID, aud ClientAssertionAudience, a random jti, valid one
+	// minute. Default nil: no key.
+	ClientKey crypto.Signer
+	// ClientKeyID is ClientKey's key ID (kid) as the provider knows it.
+	// Default: its RFC 7638 thumbprint ([KeyThumbprint]).
+	ClientKeyID string
+	// ClientCertificate is ClientKey's X.509 certificate, for providers
+	// that identify the key by the certificate registered with them
+	// (Microsoft Entra ID): assertions then carry its SHA-1 and SHA-256
+	// thumbprints (x5t, x5t#S256). Default nil.
+	ClientCertificate *x509.Certificate
+	// TokenAuthMethod is how the client authenticates at the token and
+	// revocation endpoints, as registered at the provider (its
+	// token_endpoint_auth_method): "client_secret_basic",
+	// "client_secret_post", "client_secret_jwt" (a JWT signed with
+	// ClientSecret, which must then be 32 bytes or more),
+	// "private_key_jwt" or "none". Default: private_key_jwt with a
+	// ClientKey; none without a ClientSecret; otherwise the first of
+	// client_secret_basic, client_secret_post and client_secret_jwt that
+	// the discovery document lists. New fails if the discovery document
+	// lists methods but not this one; the method is never changed or
+	// retried another way afterwards.
+	TokenAuthMethod string
+	// ClientAssertionAudience is the aud of the client's assertions
+	// (private_key_jwt, client_secret_jwt). Default: the token endpoint
+	// URL, as OpenID Connect Core 1.0 section 9 says. Auth0 wants its
+	// issuer URL ("https://TENANT.auth0.com/"), which other providers
+	// accept too (draft-ietf-oauth-rfc7523bis recommends it).
+	ClientAssertionAudience string
+	// ResponseMode is how the provider returns the browser with its
+	// answer: "query" (default), or "form_post" (OAuth 2.0 Form Post
+	// Response Mode), a POST to the callback that keeps the code out of
+	// URLs and is what Sign in with Apple requires for name and email.
+	// form_post needs an https RedirectURL: that cross-site POST only
+	// carries the login's flow cookie if it is SameSite=None, which
+	// browsers accept only with Secure.
+	ResponseMode string
 	// Scopes requested at login. Default for OpenID Connect: openid email
 	// profile, and "openid" is added when missing; for plain OAuth 2.0:
 	// none.
@@ -87,6 +136,9 @@ type Provider struct {
 	// authStyle is how the client authenticates at a plain OAuth 2.0
 	// token endpoint; presets set it, the default tries both.
 	authStyle oauth2.AuthStyle
+	// mintSecret makes the client secret (Sign in with Apple's); nil
+	// means ClientSecret.
+	mintSecret *mintedSecret
 }
 
 // quirks is how one provider departs from the standard flow. Each preset
@@ -114,6 +166,10 @@ type quirks interface {
 	// identity adjusts the Identity read from the user's claims, for
 	// claims the provider means differently.
 	identity(u *Identity)
+	// responseClaims returns claims the provider sends with its
+	// authorization response (q) rather than in the ID token, such as
+	// Apple's user, for the session to keep; nil for none.
+	responseClaims(q url.Values) (map[string]any, error)
 }
 
 // standard is the behaviour of providers that follow the specifications.
@@ -137,6 +193,8 @@ func (standard) errorCode(code string) string { return code }
 
 func (standard) identity(*Identity) {}
 
+func (standard) responseClaims(url.Values) (map[string]any, error) { return nil, nil }
+
 // revoke revokes the session's refresh token (or, without one, its access
 // token) at the provider's RFC 7009 revocation endpoint, if it has one.
 func (standard) revoke(ctx context.Context, p *provider, s *session) error {
@@ -147,22 +205,7 @@ func (standard) revoke(ctx context.Context, p *provider, s *session) error {
 	if p.revocationURL == "" || tok == "" {
 		return nil
 	}
-	form := url.Values{"token": {tok}, "token_type_hint": {hint}}
-	if p.oauth.Endpoint.AuthStyle != oauth2.AuthStyleInHeader {
-		form.Set("client_id", p.clientID)
-		if p.oauth.ClientSecret != "" {
-			form.Set("client_secret", p.oauth.ClientSecret)
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.revocationURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if p.oauth.Endpoint.AuthStyle == oauth2.AuthStyleInHeader {
-		req.SetBasicAuth(url.QueryEscape(p.clientID), url.QueryEscape(p.oauth.ClientSecret))
-	}
-	res, err := p.client.Do(req)
+	res, err := p.postForm(ctx, p.revocationURL, url.Values{"token": {tok}, "token_type_hint": {hint}})
 	if err != nil {
 		return err
 	}
@@ -202,12 +245,14 @@ type env struct {
 	skew         time.Duration
 	audiences    map[string]bool // TrustedAudiences; each provider's client ID is trusted too
 	skipUserinfo bool
+	metrics      counter
 }
 
 // provider is one configured provider, ready for use: its endpoints, what
 // we learned from its discovery document, and its paths.
 type provider struct {
 	*env
+	where         string // how errors name its settings: "Config" or "Config.Providers[i]"
 	name          string
 	label         string
 	clientID      string
@@ -215,8 +260,11 @@ type provider struct {
 	authParams    []oauth2.AuthCodeOption
 	kind          kind
 	quirks        quirks
+	refreshes     bool // may issue refresh tokens
 	endSessionURL string
 	revocationURL string
+	auth          *clientAuth // how the client authenticates (clientauth.go)
+	formPost      bool        // ResponseMode form_post (formpost.go)
 
 	loginPath    string // LoginPath/name, or LoginPath for a single provider
 	callbackPath string
@@ -252,23 +300,28 @@ const maxProviderName = 32
 // from Config.Issuer and its neighbours, named "" so that sessions written
 // before Providers existed stay valid.
 func newProviders(ctx context.Context, cfg *Config, e *env) (providers, error) {
-	list, where := cfg.Providers, "Providers[%d]"
+	list, field := cfg.Providers, "Providers[%d]"
 	if len(list) == 0 {
 		if cfg.Issuer == "" {
 			return nil, errors.New("auth: Config.Issuer is required (or Config.Providers)")
 		}
-		list = []Provider{{Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: cfg.Scopes, AuthParams: cfg.AuthParams}}
-		where = "Config"
-	} else if cfg.Issuer != "" || cfg.ClientID != "" || cfg.ClientSecret != "" || len(cfg.Scopes) > 0 || len(cfg.AuthParams) > 0 {
-		return nil, errors.New("auth: with Config.Providers, set Issuer, ClientID, ClientSecret, Scopes and AuthParams in each Provider, not in Config")
+		list = []Provider{{Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, PublicClient: cfg.PublicClient, Scopes: cfg.Scopes, AuthParams: cfg.AuthParams,
+			ClientKey: cfg.ClientKey, ClientKeyID: cfg.ClientKeyID, ClientCertificate: cfg.ClientCertificate, TokenAuthMethod: cfg.TokenAuthMethod,
+			ClientAssertionAudience: cfg.ClientAssertionAudience, ResponseMode: cfg.ResponseMode}}
+		field = "Config"
+	} else if cfg.Issuer != "" || cfg.ClientID != "" || cfg.ClientSecret != "" || cfg.PublicClient || len(cfg.Scopes) > 0 || len(cfg.AuthParams) > 0 || cfg.hasClientAuth() {
+		return nil, errors.New("auth: with Config.Providers, set Issuer, ClientID, ClientSecret, PublicClient, Scopes, AuthParams, ClientKey (and its ID and certificate), TokenAuthMethod, ClientAssertionAudience and ResponseMode in each Provider, not in Config")
 	}
 	single := len(list) == 1
+	where := func(i int) string { // names a provider's fields as a Config literal has them
+		if field == "Config" {
+			return field
+		}
+		return "Config." + fmt.Sprintf(field, i)
+	}
 	var ps providers
 	for i, pc := range list {
-		w := where
-		if w != "Config" {
-			w = "Config." + fmt.Sprintf(where, i)
-		}
+		w := where(i)
 		p, err := newProvider(pc, w, cfg, single, e)
 		if err != nil {
 			return nil, err
@@ -282,11 +335,15 @@ func newProviders(ctx context.Context, cfg *Config, e *env) (providers, error) {
 		if list[i].Issuer != "" {
 			k, err := discover(ctx, p, list[i].Issuer)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("auth: %s.Issuer: %w", where(i), err)
 			}
 			p.kind = k
 		} else {
 			p.kind = &plainKind{userURL: list[i].UserURL, mapUser: list[i].MapUser}
+			p.refreshes = true // no discovery to say otherwise (GitHub Apps do)
+			if err := p.auth.pinPlain(&p.oauth); err != nil {
+				return nil, fmt.Errorf("auth: %s: %w", where(i), err)
+			}
 		}
 		p.setBinding(list[i])
 	}
@@ -301,19 +358,28 @@ func newProvider(pc Provider, w string, cfg *Config, single bool, e *env) (*prov
 		return nil, fmt.Errorf("auth: %s.Name is required with several providers", w)
 	case pc.Name != "" && !validProviderName(pc.Name):
 		return nil, fmt.Errorf("auth: %s.Name %q must be at most %d lowercase letters, digits, '-' or '_'", w, pc.Name, maxProviderName)
+	case pc.Issuer == "" && pc.AuthURL == "" && pc.TokenURL == "" && pc.UserURL == "":
+		return nil, fmt.Errorf("auth: %s.Issuer is required (or AuthURL, TokenURL and UserURL for plain OAuth 2.0)", w)
+	case pc.Issuer != "" && (pc.AuthURL != "" || pc.TokenURL != "" || pc.UserURL != ""):
+		return nil, fmt.Errorf("auth: %s.Issuer: set either Issuer or AuthURL, TokenURL and UserURL, not both", w)
 	case pc.ClientID == "":
 		return nil, fmt.Errorf("auth: %s.ClientID is required", w)
-	case pc.Issuer == "" && (pc.AuthURL == "" || pc.TokenURL == "" || pc.UserURL == ""):
-		return nil, fmt.Errorf("auth: %s needs an Issuer, or AuthURL, TokenURL and UserURL for plain OAuth 2.0", w)
-	case pc.Issuer != "" && (pc.AuthURL != "" || pc.TokenURL != "" || pc.UserURL != ""):
-		return nil, fmt.Errorf("auth: %s: set either Issuer or AuthURL, TokenURL and UserURL, not both", w)
+	case pc.ClientSecret == "" && pc.ClientKey == nil && pc.mintSecret == nil && !pc.PublicClient:
+		return nil, fmt.Errorf("auth: %s.ClientSecret is required (for a client without a secret, set %s.PublicClient), or a ClientKey", w, w)
+	case (pc.ClientSecret != "" || pc.ClientKey != nil) && pc.PublicClient:
+		return nil, fmt.Errorf("auth: %s.PublicClient: a public client has no ClientSecret or ClientKey", w)
 	}
-	for _, u := range []string{pc.Issuer, pc.AuthURL, pc.TokenURL, pc.UserURL, pc.RevocationURL} {
-		if u == "" {
+	for _, f := range []struct{ name, url string }{
+		{"Issuer", pc.Issuer}, {"AuthURL", pc.AuthURL}, {"TokenURL", pc.TokenURL}, {"UserURL", pc.UserURL}, {"RevocationURL", pc.RevocationURL},
+	} {
+		if f.url == "" {
+			if pc.Issuer == "" && f.name != "Issuer" && f.name != "RevocationURL" {
+				return nil, fmt.Errorf("auth: %s.%s is required for a plain OAuth 2.0 provider (one without Issuer)", w, f.name)
+			}
 			continue
 		}
-		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
-			return nil, fmt.Errorf("auth: %s: %q is not an absolute http(s) URL", w, u)
+		if pu, err := url.Parse(f.url); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			return nil, fmt.Errorf("auth: %s.%s: %q is not an absolute http(s) URL", w, f.name, f.url)
 		}
 	}
 
@@ -326,8 +392,14 @@ func newProvider(pc Provider, w string, cfg *Config, single bool, e *env) (*prov
 			scopes = append([]string{"openid"}, scopes...)
 		}
 	}
+	auth, err := newClientAuth(pc, w, e.now)
+	if err != nil {
+		return nil, err
+	}
 	p := &provider{
 		env:           e,
+		where:         w,
+		auth:          auth,
 		name:          pc.Name,
 		label:         orDefault(pc.DisplayName, pc.Name),
 		clientID:      pc.ClientID,
@@ -346,6 +418,9 @@ func newProvider(pc Provider, w string, cfg *Config, single bool, e *env) (*prov
 	if p.quirks == nil {
 		p.quirks = standard{}
 	}
+	if p.formPost, err = responseMode(pc.ResponseMode, w, cfg.RedirectURL); err != nil {
+		return nil, err
+	}
 	if !single {
 		p.loginPath = strings.TrimSuffix(p.loginPath, "/") + "/" + p.name
 		p.callbackPath = strings.TrimSuffix(p.callbackPath, "/") + "/" + p.name
@@ -355,6 +430,8 @@ func newProvider(pc Provider, w string, cfg *Config, single bool, e *env) (*prov
 		switch k {
 		case "state", "nonce", "code_challenge", "code_challenge_method", "redirect_uri", "client_id", "response_type", "scope":
 			return nil, fmt.Errorf("auth: %s.AuthParams may not set %q", w, k)
+		case "response_mode":
+			return nil, fmt.Errorf("auth: %s.AuthParams may not set response_mode: set ResponseMode", w)
 		}
 		p.authParams = append(p.authParams, oauth2.SetAuthURLParam(k, pc.AuthParams[k]))
 	}
@@ -385,10 +462,9 @@ func (p *provider) setBinding(pc Provider) {
 
 // exchange redeems a login's authorization code with its PKCE verifier.
 func (p *provider) exchange(ctx context.Context, code, verifier string) (*oauth2.Token, error) {
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, p.client)
-	tok, err := p.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	tok, err := p.oauth.Exchange(p.tokenContext(ctx), code, oauth2.VerifierOption(verifier))
 	if err != nil {
-		return nil, tokenError("exchange code", err, p.quirks.errorCode)
+		return nil, p.explain(tokenError("exchange code", err, p.quirks.errorCode))
 	}
 	return tok, nil
 }
@@ -397,12 +473,11 @@ func (p *provider) exchange(ctx context.Context, code, verifier string) (*oauth2
 // refresh token (invalid_grant) ends the session: the error wraps
 // ErrSessionEnded.
 func (p *provider) refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, p.client)
 	// An expired token with only the refresh token makes TokenSource run
 	// the refresh_token grant.
-	tok, err := p.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)}).Token()
+	tok, err := p.oauth.TokenSource(p.tokenContext(ctx), &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)}).Token()
 	if err != nil {
-		err = tokenError("refresh", err, p.quirks.errorCode)
+		err = p.explain(tokenError("refresh", err, p.quirks.errorCode))
 		var pe *ProviderError
 		if errors.As(err, &pe) && pe.Code == "invalid_grant" {
 			return nil, fmt.Errorf("%w: %w", ErrSessionEnded, err)

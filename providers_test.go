@@ -207,8 +207,8 @@ func TestPlainOAuth2Provider(t *testing.T) {
 func TestProvidersConfigErrors(t *testing.T) {
 	op := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(op.Close)
-	corp := auth.Provider{Name: "corp", Issuer: op.URL, ClientID: op.ClientID}
-	plain := auth.Provider{Name: "plain", ClientID: "c", AuthURL: "https://p.example/a", TokenURL: "https://p.example/t", UserURL: "https://p.example/u"}
+	corp := auth.Provider{Name: "corp", Issuer: op.URL, ClientID: op.ClientID, ClientSecret: op.ClientSecret}
+	plain := auth.Provider{Name: "plain", ClientID: "c", ClientSecret: "s", AuthURL: "https://p.example/a", TokenURL: "https://p.example/t", UserURL: "https://p.example/u"}
 	good := auth.Config{Providers: []auth.Provider{corp, plain}, RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: apptest.Secret}
 	for _, tt := range []struct {
 		name string
@@ -222,12 +222,14 @@ func TestProvidersConfigErrors(t *testing.T) {
 		{"long name", func(c *auth.Config) { c.Providers[0].Name = strings.Repeat("a", 33) }, "at most 32"},
 		{"same name", func(c *auth.Config) { c.Providers[1].Name = "corp" }, `another provider is named "corp"`},
 		{"no client ID", func(c *auth.Config) { c.Providers[1].ClientID = "" }, "Providers[1].ClientID is required"},
-		{"no user URL", func(c *auth.Config) { c.Providers[1].UserURL = "" }, "AuthURL, TokenURL and UserURL"},
+		{"no user URL", func(c *auth.Config) { c.Providers[1].UserURL = "" }, "Providers[1].UserURL is required"},
+		{"no client secret", func(c *auth.Config) { c.Providers[1].ClientSecret = "" }, "Providers[1].ClientSecret is required"},
+		{"no issuer nor endpoints", func(c *auth.Config) { c.Providers[0].Issuer = "" }, "Providers[0].Issuer is required"},
 		{"issuer and endpoints", func(c *auth.Config) { c.Providers[0].AuthURL = "https://p.example/a" }, "not both"},
-		{"relative endpoint", func(c *auth.Config) { c.Providers[1].TokenURL = "/token" }, "absolute"},
+		{"relative endpoint", func(c *auth.Config) { c.Providers[1].TokenURL = "/token" }, "Providers[1].TokenURL: \"/token\" is not an absolute"},
 		{"reserved param", func(c *auth.Config) { c.Providers[1].AuthParams = map[string]string{"state": "x"} }, `Providers[1].AuthParams may not set "state"`},
 		{"path taken", func(c *auth.Config) { c.RedirectURL = "http://127.0.0.1:1/auth"; c.Providers[1].Name = "logout" }, "already taken"},
-		{"issuer mismatch", func(c *auth.Config) { c.Providers[0].Issuer = op.URL + "/" }, "names issuer"},
+		{"issuer mismatch", func(c *auth.Config) { c.Providers[0].Issuer = op.URL + "/" }, "Providers[0].Issuer: discover"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := good

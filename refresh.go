@@ -53,6 +53,8 @@ type refresher struct {
 	now       func() time.Time
 	log       *slog.Logger
 
+	metrics counter
+
 	flights singleflight.Group
 	graced  *boundedCache[string, *sessionState] // refresh token hash -> refreshed session
 	backoff *boundedCache[string, backoffEntry]  // refresh token hash -> failures
@@ -93,6 +95,7 @@ func (f *refresher) refresh(ctx context.Context, ss *sessionState) (*sessionStat
 	now := f.now()
 	if ns := f.fromGrace(key, now); ns != nil {
 		f.log.DebugContext(ctx, "auth: refreshed token reused from grace cache", sessionAttrs(ns))
+		f.metrics.count(EventRefreshReused, ns.user.Provider)
 		return ns, nil
 	}
 	if e, ok := f.backoff.get(key, now); ok && now.Before(e.retryAt) {
@@ -113,8 +116,10 @@ func (f *refresher) refresh(ctx context.Context, ss *sessionState) (*sessionStat
 			f.remember(key, ns)
 			f.log.InfoContext(ctx, "auth: token refreshed", sessionAttrs(ns))
 		case errors.Is(err, ErrSessionEnded):
+			f.metrics.count(EventSessionEnded, ss.user.Provider)
 			f.log.WarnContext(ctx, "auth: refresh rejected; session ended", sessionAttrs(ss), "error", err)
 		default:
+			f.metrics.count(EventRefreshFailed, ss.user.Provider)
 			wait := f.failed(key)
 			f.log.ErrorContext(ctx, "auth: refresh failed; keeping the session", sessionAttrs(ss), "error", err, "retry_in", wait)
 		}
@@ -143,6 +148,7 @@ func (f *refresher) grant(ctx context.Context, ss *sessionState) (*sessionState,
 	}
 	if newer != nil {
 		unlock()
+		f.metrics.count(EventRefreshReused, newer.user.Provider)
 		return newer, nil // another process refreshed it already
 	}
 	tok, err := p.refresh(ctx, old.refresh)
@@ -156,6 +162,7 @@ func (f *refresher) grant(ctx context.Context, ss *sessionState) (*sessionState,
 		unlock()
 		return nil, err
 	}
+	f.metrics.count(EventRefresh, p.name)
 	ns, err := f.sessions.save(ctx, &s, ss.id)
 	switch {
 	case err == nil:

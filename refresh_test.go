@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -439,5 +440,40 @@ func TestGraceOff(t *testing.T) {
 		if n := auth.GraceLen(app.M); n != tt.want {
 			t.Errorf("RefreshGrace %v: %d grace entries after a refresh, want %d", tt.grace, n, tt.want)
 		}
+	}
+}
+
+// TestCookieSessionsOnTwoInstances measures the limit README states: with
+// sessions in cookies, two instances that find one session due at the
+// same moment both refresh it, and a provider with strict refresh-token
+// rotation takes the second use of the token for a replay and revokes the
+// grant: the session ends. A Store with a RefreshLocker (redisstore)
+// prevents it; so does sending each user to one instance.
+func TestCookieSessionsOnTwoInstances(t *testing.T) {
+	p := authtest.NewProvider(authtest.Config{Rotation: authtest.Rotate})
+	t.Cleanup(p.Close)
+	apps := []*apptest.App{apptest.NewFor(t, p, nil), apptest.NewFor(t, p, nil)}
+	const n = 40
+	browsers := make([]*http.Client, n)
+	for i := range browsers {
+		sub := fmt.Sprintf("user%d", i)
+		p.AddUser(authtest.User{Subject: sub, Name: sub})
+		browsers[i] = apps[0].Login(t, sub)
+	}
+	p.Advance(2 * time.Hour) // every access token has expired
+	// Each session sends two requests at once, one to each instance.
+	apptest.Concurrently(t, 2*n, func(i int) error {
+		apptest.Get(t, apps[i%2].Clone(t, browsers[i/2]), apps[i%2].URL+"/me", "Accept", "application/json")
+		return nil
+	})
+	ended := 0
+	for _, c := range browsers {
+		if status, _ := apps[0].Me(t, c); status != http.StatusOK {
+			ended++
+		}
+	}
+	t.Logf("cookie sessions on two instances, strict rotation: %d of %d sessions ended after two simultaneous requests each", ended, n)
+	if ended == 0 {
+		t.Errorf("no session ended: README says two instances can end a session they refresh at once; update it")
 	}
 }

@@ -87,19 +87,26 @@ var errNoCookie = errors.New("auth: no session cookie")
 // well be signed in); any other error means the cookie is not a session of
 // ours, or one that has ended.
 func (s *sessions) lookup(r *http.Request) (*sessionState, error) {
+	return s.lookupAt(r.Context(), r.Header["Cookie"], s.now())
+}
+
+// lookupAt is lookup of the Cookie header lines at the time now.
+func (s *sessions) lookupAt(ctx context.Context, lines []string, now time.Time) (*sessionState, error) {
+	if len(lines) == 0 {
+		return nil, errNoCookie
+	}
 	var buf [maxChunks]string
-	parts, present, ok := s.jar.sessionParts(r.Header, &buf)
+	parts, present, ok := s.jar.sessionParts(lines, &buf)
 	switch {
 	case !present:
 		return nil, errNoCookie
 	case !ok:
 		return nil, errors.New("auth: session cookie chunks are missing or malformed")
 	}
-	now := s.now()
 	if ss := s.cache.get(parts, now); ss != nil {
 		return ss, nil
 	}
-	ss, err := s.decode(r.Context(), parts)
+	ss, err := s.decode(ctx, parts)
 	if err != nil {
 		return nil, err
 	}
@@ -349,6 +356,14 @@ const tailLen = 48
 // key hashes the last tailLen bytes of the value that parts make up, and
 // its length.
 func (c *sessionCache) key(parts ...string) uint64 {
+	if last := parts[len(parts)-1]; len(parts) == 1 || len(last) >= tailLen {
+		size := len(last)
+		for _, p := range parts[:len(parts)-1] {
+			size += len(p)
+		}
+		return maphash.String(c.seed, last[max(len(last)-tailLen, 0):]) ^ uint64(size)*0x9E3779B97F4A7C15
+	}
+	// A chunked value whose last chunk is short: its tail spans chunks.
 	var tail [tailLen]byte
 	n, size := tailLen, 0
 	for i := len(parts) - 1; i >= 0; i-- {
@@ -387,16 +402,19 @@ func (c *sessionCache) get(parts []string, now time.Time) *sessionState {
 // for cookies of several kilobytes on every request.
 func differ(a, b string) uint64 {
 	b = b[:len(a)]
-	var d0, d1 uint64
-	i := 0
-	for ; i+16 <= len(a); i += 16 {
-		d0 |= word(a, i) ^ word(b, i)
-		d1 |= word(a, i+8) ^ word(b, i+8)
+	var d0, d1, d2, d3 uint64
+	for len(a) >= 32 {
+		x, y := a[:32], b[:32] // of known length: no bounds checks below
+		d0 |= word(x, 0) ^ word(y, 0)
+		d1 |= word(x, 8) ^ word(y, 8)
+		d2 |= word(x, 16) ^ word(y, 16)
+		d3 |= word(x, 24) ^ word(y, 24)
+		a, b = a[32:], b[32:]
 	}
-	for ; i < len(a); i++ {
+	for i := range len(a) {
 		d0 |= uint64(a[i] ^ b[i])
 	}
-	return d0 | d1
+	return d0 | d1 | d2 | d3
 }
 
 // word reads 8 bytes of s at i, little-endian (one load, compiled).

@@ -108,13 +108,20 @@ var errUnknownSession = errors.New("auth: unknown session id")
 
 // storeBackend keeps sessions in a Store; the cookie holds the ID.
 type storeBackend struct {
-	store  Store
-	locker RefreshLocker // nil when the Store has no lock
+	store   Store
+	locker  RefreshLocker // nil when the Store has no lock
+	metrics counter
 }
 
-func newStoreBackend(s Store) *storeBackend {
+func newStoreBackend(s Store, metrics counter) *storeBackend {
 	l, _ := s.(RefreshLocker)
-	return &storeBackend{store: s, locker: l}
+	return &storeBackend{store: s, locker: l, metrics: metrics}
+}
+
+// unavailable counts and wraps a failure of the Store.
+func (b *storeBackend) unavailable(format string, err error) error {
+	b.metrics.count(EventStoreError, "")
+	return fmt.Errorf("%w: "+format, ErrStoreUnavailable, err)
 }
 
 func (b *storeBackend) open(ctx context.Context, sealed []byte) ([]byte, string, error) {
@@ -122,7 +129,7 @@ func (b *storeBackend) open(ctx context.Context, sealed []byte) ([]byte, string,
 	data, found, err := b.store.Load(ctx, id)
 	switch {
 	case err != nil:
-		return nil, "", fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		return nil, "", b.unavailable("%w", err)
 	case !found:
 		return nil, "", errUnknownSession
 	}
@@ -137,14 +144,14 @@ func (b *storeBackend) save(ctx context.Context, id string, data []byte, info Se
 		if errors.Is(err, ErrSessionEnded) {
 			return []byte(id), id, err
 		}
-		return []byte(id), id, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		return []byte(id), id, b.unavailable("%w", err)
 	}
 	return []byte(id), id, nil
 }
 
 func (b *storeBackend) delete(ctx context.Context, id string) error {
 	if err := b.store.Delete(ctx, id); err != nil {
-		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		return b.unavailable("%w", err)
 	}
 	return nil
 }
@@ -157,13 +164,13 @@ func (b *storeBackend) lockRefresh(ctx context.Context, id string) (func(), []by
 	defer cancel()
 	unlock, err := b.locker.LockRefresh(wctx, id, refreshLockTTL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: lock: %w", ErrStoreUnavailable, err)
+		return nil, nil, b.unavailable("lock: %w", err)
 	}
 	data, found, err := b.store.Load(ctx, id)
 	switch {
 	case err != nil:
 		unlock()
-		return nil, nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		return nil, nil, b.unavailable("%w", err)
 	case !found:
 		unlock()
 		return nil, nil, fmt.Errorf("%w: session deleted", ErrSessionEnded)

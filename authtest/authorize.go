@@ -63,8 +63,12 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	if len(state) > 1 {
 		state = state[:1]
 	}
+	// The answer goes back as the client asked, by redirect or by
+	// form_post (formpost.go); an unsupported response_mode gets its
+	// error by redirect.
+	formPost := q.Get("response_mode") == "form_post" && len(q["response_mode"]) == 1
 	fail := func(code, desc string) {
-		p.redirect(w, r, redirectURI, url.Values{"error": {code}, "error_description": {desc}, "state": state})
+		p.respond(w, r, redirectURI, formPost, url.Values{"error": {code}, "error_description": {desc}, "state": state})
 	}
 	if k := repeatedParam(q); k != "" {
 		fail("invalid_request", "parameter "+k+" appears more than once")
@@ -85,8 +89,8 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	case q.Get("response_type") != "code":
 		fail("unsupported_response_type", "response_type must be code")
 		return
-	case q.Has("response_mode") && q.Get("response_mode") != "query":
-		fail("invalid_request", "response_mode must be query")
+	case q.Has("response_mode") && q.Get("response_mode") != "query" && !formPost:
+		fail("invalid_request", "response_mode must be query or form_post")
 		return
 	case !hasScope(scope, "openid"):
 		fail("invalid_scope", "scope must contain openid")
@@ -219,7 +223,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		expires:     now.Add(p.cfg.CodeTTL),
 	}
 	p.mu.Unlock()
-	p.redirect(w, r, redirectURI, url.Values{"code": {code}, "state": state})
+	p.respond(w, r, redirectURI, formPost, url.Values{"code": {code}, "state": state})
 }
 
 // redirectURIAllowed reports whether uri is registered, or starts with

@@ -27,7 +27,8 @@ func (p *Provider) Browser(t testing.TB, sub string) *http.Client {
 // to Config.AutoApprove), follows redirects, and starts with a GET of
 // loginURL, the application's login path (such as app.URL +
 // "/auth/login"), going through the authorization endpoint and the
-// application's callback.
+// application's callback. With response_mode=form_post it posts the
+// provider's form to the callback, as the page's script would.
 //
 // Login fails the test if the chain of redirects never reached a
 // registered redirect URI with a code, or ended with a status of 400 or
@@ -46,6 +47,13 @@ func (p *Provider) Login(t testing.TB, loginURL, sub string) *http.Client {
 		return nil
 	}
 	res, err := c.Get(loginURL)
+	if err == nil {
+		// With response_mode=form_post, the answer is a page whose
+		// script posts it to the redirect URI (formpost.go).
+		var posted bool
+		res, posted, err = p.submitFormPost(c, res)
+		reached = reached || posted
+	}
 	if err != nil {
 		t.Fatalf("authtest: Login(%s, %q): %v", loginURL, sub, err)
 	}

@@ -12,8 +12,10 @@
 //
 // The provider follows OpenID Connect Core 1.0 (authorization code flow),
 // Discovery 1.0, RP-Initiated Logout 1.0 and Back-Channel Logout 1.0
-// (sending logout tokens), and RFC 6749, RFC 7636 (PKCE, S256 only), RFC
-// 7009 (revocation), RFC 7662 (introspection) and RFC 9207 (iss in the
+// (sending logout tokens), OAuth 2.0 Form Post Response Mode, and RFC
+// 6749, RFC 7636 (PKCE, S256 only), RFC 7009 (revocation), RFC 7523
+// (client_secret_jwt and private_key_jwt client assertions, with replayed
+// jti refused), RFC 7662 (introspection) and RFC 9207 (iss in the
 // authorization response). It knows one client, set in [Config], and a
 // few users, by default alice and bob ([Users]). Codes and tokens are
 // random opaque strings; ID tokens are JWTs signed with RS256 or ES256

@@ -21,14 +21,15 @@ type Request struct {
 	// GrantType is the grant_type of a token request.
 	GrantType string
 	// Form holds the query and form parameters. The values of
-	// client_secret, code, code_verifier, refresh_token, token,
-	// access_token and id_token_hint are replaced by "REDACTED".
+	// client_secret, client_assertion, code, code_verifier,
+	// refresh_token, token, access_token and id_token_hint are replaced
+	// by "REDACTED".
 	Form url.Values
 	// Time is when the request arrived, by the provider's clock.
 	Time time.Time
 }
 
-var redacted = []string{"client_secret", "code", "code_verifier", "refresh_token", "token", "access_token", "id_token_hint"}
+var redacted = []string{"client_secret", "client_assertion", "code", "code_verifier", "refresh_token", "token", "access_token", "id_token_hint"}
 
 // record adds r to the request log.
 func (p *Provider) record(r *http.Request) {

@@ -155,10 +155,19 @@ type Config struct {
 	SessionTTL time.Duration
 	// TokenAuthMethods are the client authentication methods the token
 	// and revocation endpoints accept and advertise:
-	// "client_secret_basic", "client_secret_post" and "none" (a public
-	// client that sends only client_id). Default
-	// {"client_secret_basic", "client_secret_post"}.
+	// "client_secret_basic", "client_secret_post", "none" (a public
+	// client that sends only client_id), and the JWT client assertions
+	// of RFC 7523 (OpenID Connect Core 1.0 section 9):
+	// "client_secret_jwt" (HMAC with ClientSecret, which must then be 32
+	// bytes or more) and "private_key_jwt" (signed with a key of
+	// ClientKeys). Default {"client_secret_basic",
+	// "client_secret_post"}.
 	TokenAuthMethods []string
+	// ClientKeys are the client's public keys for private_key_jwt, by
+	// key ID (kid): RSA, ECDSA or Ed25519. An assertion without a kid
+	// may be signed by any of them. Provider.AddClientKey adds more at
+	// any time. Default none.
+	ClientKeys map[string]crypto.PublicKey
 	// IssuerParameter adds iss to authorization responses and
 	// advertises authorization_response_iss_parameter_supported
 	// (RFC 9207). Default false.
@@ -224,6 +233,8 @@ type Provider struct {
 	grants       map[string]int
 	revocations  int
 	faults       faults
+	clientKeys   map[string]crypto.PublicKey // Config.ClientKeys and AddClientKey
+	assertions   map[string]time.Time        // jti of client assertions used, until they expire
 }
 
 var defaultAuthMethods = []string{"client_secret_basic", "client_secret_post"}
@@ -258,6 +269,8 @@ func NewProvider(cfg Config) *Provider {
 		tokens:       make(map[string]*token),
 		grants:       make(map[string]int),
 		backchannel:  c.BackchannelLogoutURI,
+		clientKeys:   maps.Clone(c.ClientKeys),
+		assertions:   make(map[string]time.Time),
 		sweepMin:     minSweep,
 	}
 	for _, u := range c.Users {
@@ -334,7 +347,7 @@ func withDefaults(c Config) Config {
 		c.TokenAuthMethods = defaultAuthMethods
 	}
 	for _, m := range c.TokenAuthMethods {
-		if m != "client_secret_basic" && m != "client_secret_post" && m != "none" {
+		if !slices.Contains([]string{"client_secret_basic", "client_secret_post", "none", "client_secret_jwt", "private_key_jwt"}, m) {
 			panic(fmt.Sprintf("authtest: unsupported Config.TokenAuthMethods entry %q", m))
 		}
 	}
@@ -344,6 +357,7 @@ func withDefaults(c Config) Config {
 	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 	c.Users = slices.Clone(c.Users)
 	c.TokenAuthMethods = slices.Clone(c.TokenAuthMethods)
+	c.ClientKeys = maps.Clone(c.ClientKeys)
 	return c
 }
 
@@ -526,8 +540,11 @@ func (p *Provider) discoveryDocument() []byte {
 		GrantTypes            []string `json:"grant_types_supported"`
 		CodeChallengeMethods  []string `json:"code_challenge_methods_supported"`
 		TokenAuthMethods      []string `json:"token_endpoint_auth_methods_supported"`
+		TokenAuthAlgs         []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
 		RevocationAuthMethods []string `json:"revocation_endpoint_auth_methods_supported"`
+		RevocationAuthAlgs    []string `json:"revocation_endpoint_auth_signing_alg_values_supported,omitempty"`
 		IntrospectAuthMethods []string `json:"introspection_endpoint_auth_methods_supported"`
+		IntrospectAuthAlgs    []string `json:"introspection_endpoint_auth_signing_alg_values_supported,omitempty"`
 		ClaimsParameter       bool     `json:"claims_parameter_supported"`
 		RequestParameter      bool     `json:"request_parameter_supported"`
 		RequestURIParameter   bool     `json:"request_uri_parameter_supported"`
@@ -544,7 +561,7 @@ func (p *Provider) discoveryDocument() []byte {
 		RevocationEndpoint:    p.URL + "/revoke",
 		IntrospectionEndpoint: p.URL + "/introspect",
 		ResponseTypes:         []string{"code"},
-		ResponseModes:         []string{"query"},
+		ResponseModes:         []string{"query", "form_post"},
 		SubjectTypes:          []string{"public"},
 		IDTokenAlgs:           algs,
 		Scopes:                []string{"openid", "email", "profile", "offline_access", "groups"},
@@ -553,8 +570,11 @@ func (p *Provider) discoveryDocument() []byte {
 		GrantTypes:            []string{"authorization_code", "refresh_token"},
 		CodeChallengeMethods:  []string{"S256"},
 		TokenAuthMethods:      p.cfg.TokenAuthMethods,
+		TokenAuthAlgs:         p.assertionAlgs(),
 		RevocationAuthMethods: p.cfg.TokenAuthMethods,
+		RevocationAuthAlgs:    p.assertionAlgs(),
 		IntrospectAuthMethods: p.cfg.TokenAuthMethods,
+		IntrospectAuthAlgs:    p.assertionAlgs(),
 		IssuerParameter:       p.cfg.IssuerParameter,
 		Backchannel:           true,
 		BackchannelSession:    true,

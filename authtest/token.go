@@ -197,6 +197,9 @@ func (p *Provider) grant(r *http.Request) (*issued, *oauthError) {
 // its client_id.
 func (p *Provider) authenticate(r *http.Request) (string, *oauthError) {
 	form := r.PostForm
+	if form.Has("client_assertion") || form.Has("client_assertion_type") {
+		return p.authenticateAssertion(r) // clientauth.go
+	}
 	var method, id, secret string
 	if user, pass, ok := r.BasicAuth(); ok {
 		method = "client_secret_basic"

@@ -33,10 +33,10 @@ func TestMain(m *testing.M) {
 
 // hostRules sends the test's host names to loopback: app.example.test and
 // evil.example.test are two origins of one site, evil.test is another
-// site. Their servers listen on 127.0.0.1 (with certificates that
+// site, and so is other.test (idp.other.test, a provider). Their servers listen on 127.0.0.1 (with certificates that
 // --ignore-certificate-errors accepts). localhost and 127.0.0.1 resolve as
 // always.
-const hostRules = "MAP *.example.test 127.0.0.1, MAP evil.test 127.0.0.1"
+const hostRules = "MAP *.example.test 127.0.0.1, MAP evil.test 127.0.0.1, MAP *.other.test 127.0.0.1"
 
 // browserOptions are Chromium's flags: headless, without the sandbox
 // (which needs privileges a container may lack), without any network

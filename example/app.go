@@ -16,7 +16,8 @@ import (
 // which serves /auth/login, /auth/callback and /auth/logout itself and puts
 // the signed-in user in every other request's context.
 // With several providers, logins lists one button per provider.
-func newApp(a *auth.Middleware, issuer string, logins []demo.Login, log *slog.Logger) http.Handler {
+// metrics, when not nil, serves /metrics.
+func newApp(a *auth.Middleware, issuer string, logins []demo.Login, metrics http.Handler, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -25,6 +26,9 @@ func newApp(a *auth.Middleware, issuer string, logins []demo.Login, log *slog.Lo
 	})
 	mux.Handle("GET /me", a.RequireLogin(http.HandlerFunc(me)))
 	mux.Handle("GET /api/userinfo", a.RequireLogin(userinfo(a, log)))
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
 	return a.Handler(mux)
 }
 

@@ -6,7 +6,8 @@
 // With no settings it starts the embedded authtest provider on loopback, so
 // it needs no account anywhere: open the URL it logs, click "Log in" and
 // choose alice or bob. Point it at a real provider with AUTH_ISSUER,
-// AUTH_CLIENT_ID and AUTH_CLIENT_SECRET; README.md lists every setting.
+// AUTH_CLIENT_ID and AUTH_CLIENT_SECRET (or AUTH_CLIENT_KEY_FILE, for a
+// client that signs its assertions); README.md lists every setting.
 // Sessions live in the cookie, or with AUTH_SESSION_STORE=memory or redis
 // (and REDIS_URL) on the server.
 //
@@ -19,6 +20,7 @@
 //	/auth/backchannel-logout  with a session store: the provider's logout tokens, from the middleware
 //	/me                       login required: the user as JSON {"sub","email","name","claims"}
 //	/api/userinfo             login required: the provider's userinfo, fetched with the user's token
+//	/metrics                  with AUTH_METRICS=1: counts of sign-ins, refreshes... for Prometheus
 //
 // With AUTH_BEARER_AUDIENCE (audiences, separated by commas), /me and
 // /api/* also accept "Authorization: Bearer <access token>" from the
@@ -31,6 +33,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -42,6 +45,9 @@ import (
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
 	"github.com/gatehouse/auth/internal/demo"
+	"github.com/gatehouse/auth/promauth"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func main() {
@@ -82,6 +88,13 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		HTTPClient:   env.HTTPClient,
 		Logger:       log,
 	}
+	// AUTH_CLIENT_KEY_FILE, AUTH_CLIENT_KEY_ID and AUTH_RESPONSE_MODE
+	// (clientkey.go): a client that signs assertions instead of sending a
+	// secret, and a provider that answers with form_post.
+	if err := clientSettings(getenv, env, &cfg); err != nil {
+		env.Close()
+		return nil, nil, err
+	}
 	if aud := getenv("AUTH_BEARER_AUDIENCE"); aud != "" {
 		// Requests that carry an access token from the provider for one
 		// of these audiences are signed in too, with no cookie.
@@ -115,12 +128,31 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 			ClientSecret: cfg.ClientSecret,
 			Scopes:       cfg.Scopes,
 			AuthParams:   cfg.AuthParams,
+
+			ClientKey:         cfg.ClientKey,
+			ClientKeyID:       cfg.ClientKeyID,
+			ClientCertificate: cfg.ClientCertificate,
+			ResponseMode:      cfg.ResponseMode,
 		}, gh}
 		cfg.Issuer, cfg.ClientID, cfg.ClientSecret, cfg.Scopes, cfg.AuthParams = "", "", "", nil, nil
+		cfg.ClientKey, cfg.ClientKeyID, cfg.ClientCertificate, cfg.ResponseMode = nil, "", nil, ""
 		logins = []demo.Login{
 			{Label: "Log in with " + issuerHost(env.Issuer), Path: "/auth/login/" + demo.OIDCName},
 			{Label: "Log in with GitHub", Path: "/auth/login/" + gh.Name},
 		}
+	}
+	var metrics http.Handler
+	switch getenv("AUTH_METRICS") {
+	case "", "0":
+	case "1":
+		// Counts of sign-ins, refreshes, ended sessions... at /metrics,
+		// for Prometheus.
+		reg := prometheus.NewRegistry()
+		cfg.Metrics = promauth.New(reg)
+		metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	default:
+		env.Close()
+		return nil, nil, errors.New("AUTH_METRICS must be 1 or 0")
 	}
 	a, err := auth.New(ctx, cfg)
 	if err != nil {
@@ -136,7 +168,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		log.Info("try the API with a demo access token of alice's",
 			"command", "curl -H 'Authorization: Bearer "+tok+"' "+env.PublicURL+"/me")
 	}
-	return env, newApp(a, env.Issuer, logins, log), nil
+	return env, newApp(a, env.Issuer, logins, metrics, log), nil
 }
 
 // issuerHost labels the OpenID Connect provider by its issuer's host.

@@ -86,10 +86,12 @@ func TestBadSettings(t *testing.T) {
 		{"short secret", map[string]string{"AUTH_COOKIE_SECRET": "abcd"}, "AUTH_COOKIE_SECRET"},
 		{"secret not encoded", map[string]string{"AUTH_COOKIE_SECRET": "this is not hex or base64, but it is long enough"}, "AUTH_COOKIE_SECRET"},
 		{"issuer without client", map[string]string{"AUTH_ISSUER": "http://127.0.0.1:1"}, "AUTH_CLIENT_ID"},
-		{"issuer unreachable", map[string]string{"AUTH_ISSUER": "http://127.0.0.1:1", "AUTH_CLIENT_ID": "x"}, "discover"},
+		{"issuer without secret", map[string]string{"AUTH_ISSUER": "http://127.0.0.1:1", "AUTH_CLIENT_ID": "x"}, "ClientSecret is required"},
+		{"issuer unreachable", map[string]string{"AUTH_ISSUER": "http://127.0.0.1:1", "AUTH_CLIENT_ID": "x", "AUTH_CLIENT_SECRET": "s"}, "discover"},
 		{"public URL", map[string]string{"PUBLIC_URL": "app.example.com"}, "PUBLIC_URL"},
 		{"address", map[string]string{"ADDR": "127.0.0.1:http-nope"}, "listen"},
 		{"unknown store", map[string]string{"AUTH_SESSION_STORE": "files"}, "AUTH_SESSION_STORE must be cookie, memory or redis"},
+		{"metrics", map[string]string{"AUTH_METRICS": "yes"}, "AUTH_METRICS must be 1 or 0"},
 		{"redis without URL", map[string]string{"AUTH_SESSION_STORE": "redis"}, "REDIS_URL"},
 		{"redis URL", map[string]string{"AUTH_SESSION_STORE": "redis", "REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL"},
 		{"redis unix socket", map[string]string{"AUTH_SESSION_STORE": "redis", "REDIS_URL": "unix:///run/redis.sock"}, "REDIS_URL"},
@@ -255,5 +257,20 @@ func TestTwoProviders(t *testing.T) {
 	}
 	if _, home := do(t, b, "GET", env.PublicURL+"/"); !strings.Contains(home, "with oidc") {
 		t.Errorf("home page after login does not say which provider:\n%s", home)
+	}
+}
+
+// TestMetrics: with AUTH_METRICS=1 the example serves Prometheus counts at
+// /metrics, and a sign-in shows there.
+func TestMetrics(t *testing.T) {
+	env := startExample(t, map[string]string{"AUTH_METRICS": "1"})
+	demotest.CheckApp(t, env) // signs in, and out
+	_, body := do(t, http.DefaultClient, "GET", env.PublicURL+"/metrics")
+	if !strings.Contains(body, `gatehouse_events_total{event="login",provider=""} 1`) || !strings.Contains(body, `gatehouse_events_total{event="logout",provider=""} 1`) {
+		t.Errorf("/metrics after a sign-in and out:\n%s\nwant a login and a logout counted", body)
+	}
+	env = startExample(t, nil)
+	if res, _ := do(t, http.DefaultClient, "GET", env.PublicURL+"/metrics"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics without AUTH_METRICS: %d, want 404", res.StatusCode)
 	}
 }

@@ -22,13 +22,13 @@ func BenchmarkAuthenticated(b *testing.B) {
 		store func(b *testing.B) auth.Store
 	}{
 		{"cookie-store", func(*testing.B) auth.Store { return nil }},
-		{"redis-store", func(b *testing.B) auth.Store { s, _, _ := newStore(b); return s }},
+		{"redis-store", func(b *testing.B) auth.Store { s, _, _ := newStore(b, topologies[0]); return s }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			store := bc.store(b)
 			p := newProvider(b, authtest.Config{})
 			app := newApp(b, p, store, nil)
-			browser := app.login(b, "alice")
+			browser := app.Login(b, "alice")
 			var cookies []string
 			for _, c := range browser.Jar.Cookies(mustURL(b, app.URL)) {
 				cookies = append(cookies, c.Name+"="+c.Value)
@@ -36,7 +36,7 @@ func BenchmarkAuthenticated(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, app.URL+"/page", nil)
 			req.Header.Set("Cookie", strings.Join(cookies, "; "))
 			hello := []byte("hello")
-			h := app.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := app.M.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if auth.User(r.Context()) == nil {
 					panic("anonymous request: the session did not load")
 				}

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,21 +14,24 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 	"github.com/gatehouse/auth/redisstore"
 	"github.com/redis/go-redis/v9"
 )
 
 // TestLargeTokenSession: an ID token of over 20 KB, far past what cookies
 // hold, lives in Redis; the cookie holds the ID only.
-func TestLargeTokenSession(t *testing.T) {
-	store, c, prefix := newStore(t)
+func TestLargeTokenSession(t *testing.T) { onEachTopology(t, testLargeTokenSession) }
+
+func testLargeTokenSession(t *testing.T, tp topology) {
+	store, c, prefix := newStore(t, tp)
 	p := newProvider(t, authtest.Config{})
 	app := newApp(t, p, store, func(c *auth.Config) { c.SessionLifetime = time.Hour })
 	blob := strings.Repeat("x", 20<<10)
 	p.FailNext(authtest.Fault{IDToken: func(claims map[string]any) { claims["blob"] = blob }})
-	b := app.login(t, "alice")
+	b := app.Login(t, "alice")
 
-	status, u := app.me(t, b)
+	status, u := app.Me(t, b)
 	if status != http.StatusOK {
 		t.Fatalf("GET /me: status %d, want 200", status)
 	}
@@ -60,20 +64,22 @@ func TestLargeTokenSession(t *testing.T) {
 
 // TestLogoutRevokes: after logout, a copy of the old cookie no longer
 // works, on any instance.
-func TestLogoutRevokes(t *testing.T) {
-	store, c, prefix := newStore(t)
+func TestLogoutRevokes(t *testing.T) { onEachTopology(t, testLogoutRevokes) }
+
+func testLogoutRevokes(t *testing.T, tp topology) {
+	store, c, prefix := newStore(t, tp)
 	p := newProvider(t, authtest.Config{})
 	app1, app2 := newApp(t, p, store, nil), newApp(t, p, store, nil)
-	b := app1.login(t, "alice")
-	stolen := copyBrowser(t, app1, b)
-	if status, _ := app2.me(t, stolen); status != http.StatusOK {
+	b := app1.Login(t, "alice")
+	stolen := app1.Clone(t, b)
+	if status, _ := app2.Me(t, stolen); status != http.StatusOK {
 		t.Fatalf("GET /me on the second instance: status %d, want 200", status)
 	}
-	if res, _ := get(t, b, app1.URL+"/auth/logout"); res.StatusCode != http.StatusOK {
+	if res, _, _ := apptest.Follow(t, b, app1.URL+"/auth/logout"); res.StatusCode != http.StatusOK {
 		t.Fatalf("GET /auth/logout: status %d, want 200 after the redirects", res.StatusCode)
 	}
-	for i, app := range []*testApp{app1, app2} {
-		if status, _ := app.me(t, stolen); status != http.StatusUnauthorized {
+	for i, app := range []*apptest.App{app1, app2} {
+		if status, _ := app.Me(t, stolen); status != http.StatusUnauthorized {
 			t.Errorf("GET /me on instance %d with a copy of the logged-out cookie: status %d, want 401", i+1, status)
 		}
 	}
@@ -86,13 +92,15 @@ func TestLogoutRevokes(t *testing.T) {
 
 // TestUnknownSessionIsAnonymous: a session ID Redis does not know
 // (expired, flushed) makes the request anonymous and clears the cookie.
-func TestUnknownSessionIsAnonymous(t *testing.T) {
-	store, c, prefix := newStore(t)
+func TestUnknownSessionIsAnonymous(t *testing.T) { onEachTopology(t, testUnknownSessionIsAnonymous) }
+
+func testUnknownSessionIsAnonymous(t *testing.T, tp topology) {
+	store, c, prefix := newStore(t, tp)
 	p := newProvider(t, authtest.Config{})
 	app := newApp(t, p, store, nil)
-	b := app.login(t, "alice")
+	b := app.Login(t, "alice")
 	deleteKeys(t, c, prefix)
-	res, body := get(t, b, app.URL+"/")
+	res, body := apptest.Get(t, b, app.URL+"/")
 	if res.StatusCode != http.StatusOK || body != "anonymous" {
 		t.Errorf("GET / with an unknown session ID: status %d, body %q; want 200 anonymous", res.StatusCode, body)
 	}
@@ -107,22 +115,24 @@ func TestUnknownSessionIsAnonymous(t *testing.T) {
 
 // TestLogoutEverywhere: EndSessions on one instance ends the user's
 // sessions on every instance.
-func TestLogoutEverywhere(t *testing.T) {
-	store, _, _ := newStore(t)
+func TestLogoutEverywhere(t *testing.T) { onEachTopology(t, testLogoutEverywhere) }
+
+func testLogoutEverywhere(t *testing.T, tp topology) {
+	store, _, _ := newStore(t, tp)
 	p := newProvider(t, authtest.Config{})
 	app1, app2 := newApp(t, p, store, nil), newApp(t, p, store, nil)
-	alice1, alice2, bob := app1.login(t, "alice"), app2.login(t, "alice"), app1.login(t, "bob")
-	n, err := app2.m.EndSessions(context.Background(), "", "alice")
+	alice1, alice2, bob := app1.Login(t, "alice"), app2.Login(t, "alice"), app1.Login(t, "bob")
+	n, err := app2.M.EndSessions(context.Background(), "", "alice")
 	if n != 2 || err != nil {
 		t.Fatalf("EndSessions(alice) = %d, %v; want 2, nil", n, err)
 	}
-	for _, app := range []*testApp{app1, app2} {
+	for _, app := range []*apptest.App{app1, app2} {
 		for i, b := range []*http.Client{alice1, alice2} {
-			if status, _ := app.me(t, b); status != http.StatusUnauthorized {
+			if status, _ := app.Me(t, b); status != http.StatusUnauthorized {
 				t.Errorf("GET %s/me as alice (browser %d) after EndSessions: status %d, want 401", app.URL, i+1, status)
 			}
 		}
-		if status, _ := app.me(t, bob); status != http.StatusOK {
+		if status, _ := app.Me(t, bob); status != http.StatusOK {
 			t.Errorf("GET %s/me as bob after EndSessions(alice): status %d, want 200", app.URL, status)
 		}
 	}
@@ -133,15 +143,17 @@ const backchannelPath = "/auth/backchannel-logout"
 // TestBackchannelLogout: the provider's logout token, received by one
 // instance, ends the user's sessions on all; bad tokens are rejected, and
 // a token accepted by one instance is rejected by the other.
-func TestBackchannelLogout(t *testing.T) {
-	store, _, _ := newStore(t)
+func TestBackchannelLogout(t *testing.T) { onEachTopology(t, testBackchannelLogout) }
+
+func testBackchannelLogout(t *testing.T, tp topology) {
+	store, _, _ := newStore(t, tp)
 	p := newProvider(t, authtest.Config{})
 	edit := func(c *auth.Config) { c.BackchannelLogoutPath = backchannelPath }
 	app1, app2 := newApp(t, p, store, edit), newApp(t, p, store, edit)
 	p.SetBackchannelLogoutURI(app1.URL + backchannelPath)
-	alice1, alice2, bob := app1.login(t, "alice"), app2.login(t, "alice"), app2.login(t, "bob")
+	alice1, alice2, bob := app1.Login(t, "alice"), app2.Login(t, "alice"), app2.Login(t, "bob")
 
-	post := func(app *testApp, token string) (int, string) {
+	post := func(app *apptest.App, token string) (int, string) {
 		t.Helper()
 		res, err := http.PostForm(app.URL+backchannelPath, url.Values{"logout_token": {token}})
 		if err != nil {
@@ -165,20 +177,20 @@ func TestBackchannelLogout(t *testing.T) {
 			t.Errorf("POST logout token (%s): status %d, body %q; want 400 invalid_request", tt.name, status, body)
 		}
 	}
-	if status, _ := app1.me(t, alice1); status != http.StatusOK {
+	if status, _ := app1.Me(t, alice1); status != http.StatusOK {
 		t.Fatalf("GET /me as alice after bad logout tokens: status %d, want 200", status)
 	}
 
 	if err := p.BackchannelLogout("alice"); err != nil {
 		t.Fatalf("BackchannelLogout(alice): %v", err)
 	}
-	for _, app := range []*testApp{app1, app2} {
+	for _, app := range []*apptest.App{app1, app2} {
 		for i, b := range []*http.Client{alice1, alice2} {
-			if status, _ := app.me(t, b); status != http.StatusUnauthorized {
+			if status, _ := app.Me(t, b); status != http.StatusUnauthorized {
 				t.Errorf("GET %s/me as alice (browser %d) after back-channel logout: status %d, want 401", app.URL, i+1, status)
 			}
 		}
-		if status, _ := app.me(t, bob); status != http.StatusOK {
+		if status, _ := app.Me(t, bob); status != http.StatusOK {
 			t.Errorf("GET %s/me as bob after alice's back-channel logout: status %d, want 200", app.URL, status)
 		}
 	}
@@ -197,17 +209,19 @@ func TestBackchannelLogout(t *testing.T) {
 // provider; 20 concurrent requests with the same expired session, split
 // between them, all succeed with one refresh grant, whether or not the
 // provider rotates refresh tokens.
-func TestRefreshAcrossInstances(t *testing.T) {
+func TestRefreshAcrossInstances(t *testing.T) { onEachTopology(t, testRefreshAcrossInstances) }
+
+func testRefreshAcrossInstances(t *testing.T, tp topology) {
 	for _, tt := range []struct {
 		name     string
 		rotation authtest.RotationMode
 	}{{"rotate", authtest.Rotate}, {"no rotation", authtest.NoRotation}} {
 		t.Run(tt.name, func(t *testing.T) {
-			store, _, _ := newStore(t)
+			store, _, _ := newStore(t, tp)
 			p := newProvider(t, authtest.Config{Rotation: tt.rotation})
-			apps := []*testApp{newApp(t, p, store, nil), newApp(t, p, store, nil)}
-			b := apps[0].login(t, "alice")
-			_, before := get(t, b, apps[0].URL+"/token")
+			apps := []*apptest.App{newApp(t, p, store, nil), newApp(t, p, store, nil)}
+			b := apps[0].Login(t, "alice")
+			_, before := apptest.Get(t, b, apps[0].URL+"/token")
 			p.Advance(2 * time.Hour) // the access token (1h) has expired
 			const n = 20
 			var wg sync.WaitGroup
@@ -216,7 +230,7 @@ func TestRefreshAcrossInstances(t *testing.T) {
 			for i := range n {
 				wg.Go(func() {
 					app := apps[i%2]
-					res, err := copyBrowser(t, app, b).Get(app.URL + "/token")
+					res, err := app.Clone(t, b).Get(app.URL + "/token")
 					if err != nil {
 						errs <- err
 						return
@@ -245,7 +259,7 @@ func TestRefreshAcrossInstances(t *testing.T) {
 			// The refreshed session is in Redis: the other instance
 			// serves it without another grant.
 			for _, app := range apps {
-				if _, tok := get(t, b, app.URL+"/token"); tok != tokens[0] {
+				if _, tok := apptest.Get(t, b, app.URL+"/token"); tok != tokens[0] {
 					t.Errorf("GET %s/token after the refresh = %q, want %q", app.URL, tok, tokens[0])
 				}
 			}
@@ -267,11 +281,11 @@ func TestRedisOutage(t *testing.T) {
 	t.Cleanup(func() { client.Close() })
 	p := newProvider(t, authtest.Config{})
 	app := newApp(t, p, redisstore.New(client, redisstore.Options{}), nil)
-	b := app.login(t, "alice")
+	b := app.Login(t, "alice")
 
 	srv.stop()
 	for _, accept := range []string{"application/json", "text/html"} {
-		res, body := get(t, b, app.URL+"/me", "Accept", accept)
+		res, body := apptest.Get(t, b, app.URL+"/me", "Accept", accept)
 		if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "unavailable") {
 			t.Errorf("GET /me (Accept %s) with Redis stopped: status %d, body %q; want 503 saying unavailable", accept, res.StatusCode, body)
 		}
@@ -279,12 +293,12 @@ func TestRedisOutage(t *testing.T) {
 			t.Errorf("GET /me with Redis stopped: Set-Cookie %q, want none", sc)
 		}
 	}
-	if res, body := get(t, b, app.URL+"/"); res.StatusCode != http.StatusOK || body != "anonymous" || len(res.Header.Values("Set-Cookie")) != 0 {
+	if res, body := apptest.Get(t, b, app.URL+"/"); res.StatusCode != http.StatusOK || body != "anonymous" || len(res.Header.Values("Set-Cookie")) != 0 {
 		t.Errorf("GET / with Redis stopped: status %d, body %q, Set-Cookie %q; want 200 anonymous, no Set-Cookie", res.StatusCode, body, res.Header.Values("Set-Cookie"))
 	}
 	// A refresh due during the outage does not end the session either.
 	p.Advance(2 * time.Hour)
-	if res, _ := get(t, b, app.URL+"/me", "Accept", "application/json"); res.StatusCode != http.StatusServiceUnavailable || len(res.Header.Values("Set-Cookie")) != 0 {
+	if res, _ := apptest.Get(t, b, app.URL+"/me", "Accept", "application/json"); res.StatusCode != http.StatusServiceUnavailable || len(res.Header.Values("Set-Cookie")) != 0 {
 		t.Errorf("GET /me with a refresh due and Redis stopped: status %d, Set-Cookie %q; want 503, none", res.StatusCode, res.Header.Values("Set-Cookie"))
 	}
 
@@ -294,7 +308,7 @@ func TestRedisOutage(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		// The first requests may still meet connections broken by the
 		// restart; the client reconnects by itself.
-		if status, u = app.me(t, b); status == http.StatusOK {
+		if status, u = app.Me(t, b); status == http.StatusOK {
 			break
 		}
 	}
@@ -313,7 +327,7 @@ func TestNewRequiresStoreForBackchannel(t *testing.T) {
 	p := newProvider(t, authtest.Config{})
 	cfg := auth.Config{
 		Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
-		RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: testSecret,
+		RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: apptest.Secret,
 		BackchannelLogoutPath: backchannelPath,
 	}
 	if _, err := auth.New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "Store") {
@@ -324,5 +338,51 @@ func TestNewRequiresStoreForBackchannel(t *testing.T) {
 	cfg.Store = redisstore.New(client, redisstore.Options{})
 	if _, err := auth.New(context.Background(), cfg); err != nil {
 		t.Errorf("New with BackchannelLogoutPath and redisstore: %v", err)
+	}
+}
+
+// TestKeyRotationAcrossInstances: a key rotation at the provider, with 50
+// sessions due at once over two instances (after 20 junk back-channel
+// logout tokens that name unknown keys), ends no session; a login right
+// after works.
+func TestKeyRotationAcrossInstances(t *testing.T) { onEachTopology(t, testKeyRotationAcrossInstances) }
+
+func testKeyRotationAcrossInstances(t *testing.T, tp topology) {
+	store, _, _ := newStore(t, tp)
+	p := newProvider(t, authtest.Config{})
+	bcl := func(c *auth.Config) { c.BackchannelLogoutPath = "/auth/backchannel-logout" }
+	apps := []*apptest.App{newApp(t, p, store, bcl), newApp(t, p, store, bcl)}
+	const n = 50
+	browsers := make([]*http.Client, n)
+	for i := range browsers {
+		sub := fmt.Sprintf("user%d", i)
+		p.AddUser(authtest.User{Subject: sub, Name: sub})
+		browsers[i] = apps[i%2].Login(t, sub)
+	}
+	other := newProvider(t, authtest.Config{})
+	for i := range 20 {
+		junk := other.LogoutToken(map[string]any{"sub": "user0", "iss": p.URL, "aud": p.ClientID}) // an unknown kid
+		res, err := http.PostForm(apps[i%2].URL+"/auth/backchannel-logout", url.Values{"logout_token": {junk}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest {
+			t.Fatalf("junk logout token %d: status %d, want 400", i, res.StatusCode)
+		}
+	}
+	p.RotateKey(false)
+	p.Advance(2 * time.Hour) // every access token is due
+	for round := range 2 {
+		apptest.Concurrently(t, n, func(i int) error {
+			if status, _ := apps[(i+round)%2].Me(t, browsers[i]); status != http.StatusOK {
+				return fmt.Errorf("round %d, session %d after a key rotation: GET /me = %d, want 200", round, i, status)
+			}
+			return nil
+		})
+	}
+	c := apps[1].Login(t, "alice")
+	if status, u := apps[0].Me(t, c); status != http.StatusOK || u.Subject != "alice" {
+		t.Errorf("login right after the rotation: GET /me = %d %+v, want 200 alice", status, u)
 	}
 }

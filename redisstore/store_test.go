@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,8 +29,10 @@ func info(sub, sid string) auth.SessionInfo {
 	return auth.SessionInfo{Subject: sub, SID: sid, Expiry: time.Now().Add(time.Hour)}
 }
 
-func TestSaveLoadDelete(t *testing.T) {
-	s, c, prefix := newStore(t)
+func TestSaveLoadDelete(t *testing.T) { onEachTopology(t, testSaveLoadDelete) }
+
+func testSaveLoadDelete(t *testing.T, tp topology) {
+	s, c, prefix := newStore(t, tp)
 	ctx := context.Background()
 	id := newID()
 	data := bytes.Repeat([]byte{0, 1, 2, 0xff}, 10<<10) // binary, 40 KB
@@ -75,8 +78,10 @@ func TestSaveLoadDelete(t *testing.T) {
 	}
 }
 
-func TestLoadUnknownOrMalformed(t *testing.T) {
-	s, _, _ := newStore(t)
+func TestLoadUnknownOrMalformed(t *testing.T) { onEachTopology(t, testLoadUnknownOrMalformed) }
+
+func testLoadUnknownOrMalformed(t *testing.T, tp topology) {
+	s, _, _ := newStore(t, tp)
 	for _, id := range []string{newID(), "", "short", strings.Repeat("}", 43), "../../etc/passwd", strings.Repeat("a", 44)} {
 		if data, found, err := s.Load(context.Background(), id); found || err != nil || data != nil {
 			t.Errorf("Load(%q) = %q, %v, %v; want nil, false, nil", id, data, found, err)
@@ -89,8 +94,10 @@ func TestLoadUnknownOrMalformed(t *testing.T) {
 
 // TestSaveAfterDelete: a refresh that loaded a session before it was
 // deleted cannot write it back.
-func TestSaveAfterDelete(t *testing.T) {
-	s, _, _ := newStore(t)
+func TestSaveAfterDelete(t *testing.T) { onEachTopology(t, testSaveAfterDelete) }
+
+func testSaveAfterDelete(t *testing.T, tp topology) {
+	s, _, _ := newStore(t, tp)
 	ctx := context.Background()
 	id := newID()
 	if err := s.Save(ctx, id, []byte("v1"), info("alice", "s1")); err != nil {
@@ -108,8 +115,10 @@ func TestSaveAfterDelete(t *testing.T) {
 	}
 }
 
-func TestDeleteSubjectAndSID(t *testing.T) {
-	s, c, prefix := newStore(t)
+func TestDeleteSubjectAndSID(t *testing.T) { onEachTopology(t, testDeleteSubjectAndSID) }
+
+func testDeleteSubjectAndSID(t *testing.T, tp topology) {
+	s, c, prefix := newStore(t, tp)
 	ctx := context.Background()
 	ids := map[string]auth.SessionInfo{
 		newID(): info("alice", "s1"),
@@ -159,8 +168,58 @@ func TestDeleteSubjectAndSID(t *testing.T) {
 	}
 }
 
-func TestLockRefresh(t *testing.T) {
-	s, _, _ := newStore(t)
+// TestSaveIndexUnreachable: Save writes the session first, so that it
+// succeeds when the user's or the provider session's index (another key,
+// on another Cluster node) cannot be written; the index is written later,
+// and then DeleteSubject and DeleteSID find the session.
+func TestSaveIndexUnreachable(t *testing.T) { onEachTopology(t, testSaveIndexUnreachable) }
+
+func testSaveIndexUnreachable(t *testing.T, tp topology) {
+	s, c, prefix := newStore(t, tp)
+	ctx := context.Background()
+	f := addFaults(c)
+	f.setCut(func(arg string) bool {
+		return strings.HasPrefix(arg, prefix+"u:") || strings.HasPrefix(arg, prefix+"sid:")
+	})
+	alice, bob := newID(), newID()
+	for id, inf := range map[string]auth.SessionInfo{alice: info("alice", "s1"), bob: info("bob", "s2")} {
+		if err := s.Save(ctx, id, []byte(inf.Subject), inf); err != nil {
+			t.Fatalf("Save with the index unreachable: %v, want nil: the session itself is stored", err)
+		}
+		if data, found, err := s.Load(ctx, id); string(data) != inf.Subject || !found || err != nil {
+			t.Fatalf("Load after Save with the index unreachable = %q, %v, %v; want %q", data, found, err, inf.Subject)
+		}
+	}
+	// A session whose own key cannot be written is not saved.
+	f.setCut(func(arg string) bool { return strings.Contains(arg, "{") })
+	if err := s.Save(ctx, newID(), []byte("x"), info("carol", "")); err == nil {
+		t.Error("Save with the session's own key unreachable: nil error, want one")
+	}
+	f.setCut(nil)
+	deleted := func(name string, del func() (int, error)) {
+		t.Helper()
+		var n int
+		var err error
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if n, err = del(); n == 1 {
+				return
+			}
+		}
+		t.Errorf("%s once the index is back = %d, %v; want 1 within 5s", name, n, err)
+	}
+	deleted("DeleteSubject(alice)", func() (int, error) { return s.DeleteSubject(ctx, "", "alice") })
+	deleted("DeleteSID(s2)", func() (int, error) { return s.DeleteSID(ctx, "", "s2") })
+	for _, id := range []string{alice, bob} {
+		if _, found, _ := s.Load(ctx, id); found {
+			t.Errorf("Load after DeleteSubject/DeleteSID: found, want the session deleted")
+		}
+	}
+}
+
+func TestLockRefresh(t *testing.T) { onEachTopology(t, testLockRefresh) }
+
+func testLockRefresh(t *testing.T, tp topology) {
+	s, _, _ := newStore(t, tp)
 	ctx := context.Background()
 	id := newID()
 	unlock, err := s.LockRefresh(ctx, id, time.Second)
@@ -199,29 +258,151 @@ func TestLockRefresh(t *testing.T) {
 	unlock()
 }
 
-// TestLockExpires: a holder that dies frees the lock after its ttl, and
-// its late unlock does not release the next holder's lock.
-func TestLockExpires(t *testing.T) {
-	s, _, _ := newStore(t)
+// TestLockHolderDies: a holder whose process dies (its client is gone)
+// blocks the session for at most the lock's ttl.
+func TestLockHolderDies(t *testing.T) { onEachTopology(t, testLockHolderDies) }
+
+func testLockHolderDies(t *testing.T, tp topology) {
+	s, _, prefix := newStore(t, tp)
 	ctx := context.Background()
 	id := newID()
-	late, err := s.LockRefresh(ctx, id, 100*time.Millisecond)
+	dead := tp.client(t)
+	_, err := redisstore.New(dead, redisstore.Options{Prefix: prefix}).LockRefresh(ctx, id, 300*time.Millisecond)
 	if err != nil {
 		t.Fatalf("LockRefresh: %v", err)
 	}
+	dead.Close() // the process dies without unlocking
+	start := time.Now()
 	unlock, err := s.LockRefresh(ctx, id, 5*time.Second)
 	if err != nil {
-		t.Fatalf("LockRefresh after the first holder's ttl: %v", err)
+		t.Fatalf("LockRefresh after the holder died: %v", err)
 	}
-	late() // the first holder wakes up
-	if _, err := s.LockRefresh(ctx, id, 100*time.Millisecond); err == nil {
-		t.Error("LockRefresh after a stale unlock: got the lock, want it still held by the second holder")
+	defer unlock()
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("LockRefresh after the holder died waited %v, want at most about its ttl (300ms)", d)
 	}
-	unlock()
 }
 
-func TestLockExcludes(t *testing.T) {
-	s, _, _ := newStore(t)
+// TestLockRenewed: a live holder keeps the lock however long it holds it,
+// past its ttl, and unlocking frees it at once.
+func TestLockRenewed(t *testing.T) { onEachTopology(t, testLockRenewed) }
+
+func testLockRenewed(t *testing.T, tp topology) {
+	s, _, _ := newStore(t, tp)
+	ctx := context.Background()
+	id := newID()
+	const ttl = 200 * time.Millisecond
+	unlock, err := s.LockRefresh(ctx, id, ttl)
+	if err != nil {
+		t.Fatalf("LockRefresh: %v", err)
+	}
+	for deadline := time.Now().Add(5 * ttl); time.Now().Before(deadline); {
+		// Each try waits for at most its own ttl.
+		if unlock2, err := s.LockRefresh(ctx, id, ttl/2); err == nil {
+			unlock2()
+			unlock()
+			t.Fatalf("LockRefresh got a lock whose holder is alive, %v after it was taken with ttl %v", 5*ttl-time.Until(deadline), ttl)
+		}
+	}
+	unlock()
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	start := time.Now()
+	unlock, err = s.LockRefresh(cctx, id, ttl)
+	if err != nil {
+		t.Fatalf("LockRefresh after unlock: %v", err)
+	}
+	unlock()
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("LockRefresh after unlock took %v, want it at once", d)
+	}
+}
+
+// TestLockLostWhileCutOff: a holder cut off from Redis for longer than
+// the ttl loses the lock to the next; when it is back, neither its renewal
+// nor its late unlock takes the lock from the new holder.
+func TestLockLostWhileCutOff(t *testing.T) { onEachTopology(t, testLockLostWhileCutOff) }
+
+func testLockLostWhileCutOff(t *testing.T, tp topology) {
+	s, _, prefix := newStore(t, tp)
+	ctx := context.Background()
+	id := newID()
+	c1 := tp.client(t)
+	f := addFaults(c1)
+	const ttl = 300 * time.Millisecond
+	late, err := redisstore.New(c1, redisstore.Options{Prefix: prefix}).LockRefresh(ctx, id, ttl)
+	if err != nil {
+		t.Fatalf("LockRefresh: %v", err)
+	}
+	f.setCut(func(string) bool { return true })
+	unlock, err := s.LockRefresh(ctx, id, 5*time.Second)
+	if err != nil {
+		t.Fatalf("LockRefresh while the holder is cut off: %v, want the lock after its ttl", err)
+	}
+	defer unlock()
+	f.setCut(nil)
+	time.Sleep(ttl) // the first holder's renewals run again
+	late()
+	if unlock3, err := s.LockRefresh(ctx, id, ttl); err == nil {
+		unlock3()
+		t.Error("LockRefresh after the cut-off holder came back and unlocked: got the lock, want it still held by the second holder")
+	}
+}
+
+// TestLockRefreshHonoursContext: LockRefresh returns when its context
+// ends, even when Redis does not answer at all (the client's own
+// timeouts are seconds).
+func TestLockRefreshHonoursContext(t *testing.T) {
+	srv := startRedis(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.addr()})
+	t.Cleanup(func() { client.Close() })
+	s := redisstore.New(client, redisstore.Options{})
+	if err := client.Ping(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	srv.cmd.Process.Signal(syscall.SIGSTOP) // connections open, no answers
+	t.Cleanup(func() { srv.cmd.Process.Signal(syscall.SIGCONT) })
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := s.LockRefresh(ctx, newID(), 5*time.Second)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("LockRefresh with Redis not answering: %v, want context.DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("LockRefresh with Redis not answering returned after %v, want about its context's 200ms", d)
+	}
+}
+
+// TestLockWaitIsGentle: a process waiting for a held lock asks Redis a
+// few times a second, not in a tight loop.
+func TestLockWaitIsGentle(t *testing.T) { onEachTopology(t, testLockWaitIsGentle) }
+
+func testLockWaitIsGentle(t *testing.T, tp topology) {
+	s, _, prefix := newStore(t, tp)
+	ctx := context.Background()
+	id := newID()
+	unlock, err := s.LockRefresh(ctx, id, 5*time.Second)
+	if err != nil {
+		t.Fatalf("LockRefresh: %v", err)
+	}
+	defer unlock()
+	c2 := tp.client(t)
+	f := addFaults(c2)
+	f.setWatch(func(arg string) bool { return strings.Contains(arg, id) })
+	const wait = time.Second
+	if _, err := redisstore.New(c2, redisstore.Options{Prefix: prefix}).LockRefresh(ctx, id, wait); err == nil {
+		t.Fatal("LockRefresh of a held lock: got it")
+	}
+	if n := f.counted(); n > 30 {
+		t.Errorf("waiting %v for a held lock sent %d commands, want at most 30", wait, n)
+	}
+}
+
+func TestLockExcludes(t *testing.T) { onEachTopology(t, testLockExcludes) }
+
+func testLockExcludes(t *testing.T, tp topology) {
+	s, _, _ := newStore(t, tp)
 	id := newID()
 	var inside, maxInside atomic.Int32
 	var wg sync.WaitGroup
@@ -247,8 +428,10 @@ func TestLockExcludes(t *testing.T) {
 	}
 }
 
-func TestClaimTokenID(t *testing.T) {
-	s, c, prefix := newStore(t)
+func TestClaimTokenID(t *testing.T) { onEachTopology(t, testClaimTokenID) }
+
+func testClaimTokenID(t *testing.T, tp topology) {
+	s, c, prefix := newStore(t, tp)
 	ctx := context.Background()
 	expiry := time.Now().Add(time.Minute)
 	for i, want := range []bool{true, false} {

@@ -1,14 +1,13 @@
 // Command quickstart is the smallest complete application with Gatehouse
 // login, the one README.md starts from. It needs a provider: set
 // AUTH_ISSUER, AUTH_CLIENT_ID, AUTH_CLIENT_SECRET and AUTH_COOKIE_SECRET
-// (64 hex digits), and register http://127.0.0.1:8080/auth/callback at the
+// (32 random characters or more), and register http://127.0.0.1:8080/auth/callback at the
 // provider. example/, its parent directory, is the same with an embedded
 // provider and more.
 package main
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -20,16 +19,12 @@ import (
 )
 
 func main() {
-	secret, err := hex.DecodeString(os.Getenv("AUTH_COOKIE_SECRET")) // openssl rand -hex 32
-	if err != nil {
-		log.Fatal("AUTH_COOKIE_SECRET: ", err)
-	}
 	a, err := auth.New(context.Background(), auth.Config{
 		Issuer:       os.Getenv("AUTH_ISSUER"), // e.g. https://accounts.google.com
 		ClientID:     os.Getenv("AUTH_CLIENT_ID"),
 		ClientSecret: os.Getenv("AUTH_CLIENT_SECRET"),
 		RedirectURL:  "http://127.0.0.1:8080/auth/callback",
-		CookieSecret: secret, // >= 32 bytes, stable across restarts
+		CookieSecret: []byte(os.Getenv("AUTH_COOKIE_SECRET")), // 32+ random characters (openssl rand -hex 32), stable across restarts
 	})
 	if err != nil {
 		log.Fatal(err) // bad config or discovery failed: fail at startup

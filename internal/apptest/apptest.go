@@ -49,7 +49,12 @@ func New(t testing.TB, pcfg authtest.Config, edit func(*auth.Config)) *App {
 // NewFor starts an App that signs in through p, on p's clock.
 func NewFor(t testing.TB, p *authtest.Provider, edit func(*auth.Config)) *App {
 	t.Helper()
-	app := Start(t, func(appURL string) auth.Config {
+	return newFor(t, p, edit, Start)
+}
+
+func newFor(t testing.TB, p *authtest.Provider, edit func(*auth.Config), start func(testing.TB, func(string) auth.Config, func(*auth.Config)) *App) *App {
+	t.Helper()
+	app := start(t, func(appURL string) auth.Config {
 		p.AddRedirectURI(appURL + "/auth/callback")
 		p.AddPostLogoutRedirectURI(appURL + "/")
 		return auth.Config{
@@ -83,8 +88,13 @@ func NewProviders(t testing.TB, now func() time.Time, providers func(appURL stri
 // ends.
 func Start(t testing.TB, cfg func(appURL string) auth.Config, edit func(*auth.Config)) *App {
 	t.Helper()
+	return start(t, httptest.NewServer, cfg, edit)
+}
+
+func start(t testing.TB, serve func(http.Handler) *httptest.Server, cfg func(appURL string) auth.Config, edit func(*auth.Config)) *App {
+	t.Helper()
 	app := &App{Logs: &LogBuffer{}, h: http.NotFoundHandler()}
-	app.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	app.Server = serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		app.mu.RLock()
 		h := app.h
 		app.mu.RUnlock()
