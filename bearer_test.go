@@ -334,6 +334,23 @@ func corrupt(tok string) string {
 	return tok[:i+1] + base64.RawURLEncoding.EncodeToString(sig)
 }
 
+// TestBearerIntrospectionClientAuth: the client authenticates at the
+// introspection endpoint as at the token endpoint, here with a JWT made
+// with its secret (client_secret_jwt), the one method the provider takes.
+func TestBearerIntrospectionClientAuth(t *testing.T) {
+	app := newBearerApp(t, authtest.Config{TokenAuthMethods: []string{"client_secret_jwt"}, ClientSecret: longSecret},
+		func(c *auth.Config) { c.ClientSecret = longSecret })
+	tok := app.P.AccessToken(authtest.AccessTokenOptions{Subject: "alice", Audience: "api", Opaque: true})
+	if res, body := bearerGet(t, api, app, "/me", tok); res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /me with an opaque token: %d %s, want 200", res.StatusCode, body)
+	}
+	for _, r := range app.P.Requests() {
+		if r.Endpoint == "introspect" && r.Form.Get("client_assertion_type") == "" {
+			t.Errorf("introspection request without a client assertion: %v", r.Form)
+		}
+	}
+}
+
 // TestBearerRevokedCached: an introspection answer is reused for
 // BearerIntrospectionTTL (30 s by default), so a token revoked at the
 // provider still works that long, and no longer.
