@@ -69,7 +69,7 @@ const (
 	bearerCacheMax = 5 * time.Minute
 	// maxIntrospection bounds the introspection answer we read.
 	maxIntrospection = 1 << 20
-	// bearerTimeout bounds one token's check: key fetches, introspection.
+	// bearerTimeout bounds the introspection of one token.
 	bearerTimeout = 10 * time.Second
 	// maxBearerToken bounds the tokens we look at: an Entra ID token with
 	// a user's many groups is a few kilobytes, and net/http lets a header
@@ -291,10 +291,9 @@ func (b *bearerAuth) verify(ctx context.Context, tok string) *bearerState {
 			return bs, nil
 		}
 		// One caller giving up must not fail the others waiting on this
-		// check.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bearerTimeout)
-		defer cancel()
-		bs, until := b.check(cctx, tok)
+		// check. (Key fetches have a deadline of their own; introspection
+		// gets one in checkOpaque.)
+		bs, until := b.check(context.WithoutCancel(ctx), tok)
 		bs.token = tok
 		size := 2*len(tok) + 512
 		switch {
@@ -723,6 +722,8 @@ func (b *bearerAuth) checkOpaque(ctx context.Context, tok string) (*bearerState,
 	if len(b.introspectors) == 0 {
 		return invalidToken("the access token is not a JWT, and no provider here introspects tokens"), time.Time{}
 	}
+	ctx, cancel := context.WithTimeout(ctx, bearerTimeout)
+	defer cancel()
 	var first, down *bearerState
 	var firstUntil time.Time
 	for _, is := range b.introspectors {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -747,7 +748,8 @@ func BenchmarkBearer(b *testing.B) {
 	defer p.Close()
 	newM := func(b *testing.B) *auth.Middleware {
 		m, err := auth.New(context.Background(), auth.Config{Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
-			RedirectURL: "http://127.0.0.1:8080/auth/callback", CookieSecret: apptest.Secret, BearerAudiences: []string{"https://api.example.com"}})
+			RedirectURL: "http://127.0.0.1:8080/auth/callback", CookieSecret: apptest.Secret, BearerAudiences: []string{"https://api.example.com"},
+			Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			b.Fatal(err)
 		}
