@@ -453,7 +453,7 @@ func TestCookieSessionsOnTwoInstances(t *testing.T) {
 	p := authtest.NewProvider(authtest.Config{Rotation: authtest.Rotate})
 	t.Cleanup(p.Close)
 	apps := []*apptest.App{apptest.NewFor(t, p, nil), apptest.NewFor(t, p, nil)}
-	const n = 40
+	const n = 20
 	browsers := make([]*http.Client, n)
 	for i := range browsers {
 		sub := fmt.Sprintf("user%d", i)

@@ -110,7 +110,7 @@ func TestKeyRotationAfterJunkLogoutTokens(t *testing.T) {
 	if got := jwksFetches(app.P) - before; got > 4 {
 		t.Errorf("20 junk logout tokens made %d JWKS fetches, want at most 4", got)
 	}
-	const n = 30
+	const n = 20
 	first, second := dueStorm(t, app, n)
 	if bad := countNot(first, http.StatusOK); bad > 0 {
 		t.Errorf("after junk logout tokens and a rotation, %d of %d due sessions did not get 200: %v", bad, n, first)
