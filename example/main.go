@@ -43,7 +43,6 @@ import (
 	"syscall"
 
 	"github.com/gatehouse/auth"
-	"github.com/gatehouse/auth/authtest"
 	"github.com/gatehouse/auth/internal/demo"
 	"github.com/gatehouse/auth/promauth"
 	"github.com/prometheus/client_golang/prometheus"
@@ -158,15 +157,6 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	if err != nil {
 		env.Close()
 		return nil, nil, err // bad config or discovery failed: fail at startup
-	}
-	if len(cfg.BearerAudiences) > 0 && env.Provider != nil {
-		// The embedded provider is a demo: hand out a token to try the
-		// API with. (The middleware itself never logs a token.)
-		tok := env.Provider.AccessToken(authtest.AccessTokenOptions{
-			Subject: "alice", Audience: cfg.BearerAudiences[0], Scope: "openid email profile", Opaque: true,
-		})
-		log.Info("try the API with a demo access token of alice's",
-			"command", "curl -H 'Authorization: Bearer "+tok+"' "+env.PublicURL+"/me")
 	}
 	return env, newApp(a, env.Issuer, logins, metrics, log), nil
 }
