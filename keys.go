@@ -37,6 +37,9 @@ import (
 const (
 	maxJWKSBytes = 1 << 20
 	jwksTimeout  = 10 * time.Second
+	// maxKeyAge is how long fetched keys are used before they are
+	// fetched again, so that a withdrawn key stops verifying.
+	maxKeyAge = time.Hour
 )
 
 var (
@@ -89,11 +92,12 @@ type keySet struct {
 	// can send (back-channel logout, bearer tokens).
 	provider, public *fetchBudget
 
-	mu       sync.Mutex
-	keys     []jose.JSONWebKey
-	gen      uint64        // completed fetches
-	fetching chan struct{} // closed when the running fetch ends; nil when none runs
-	lastErr  error         // of the last completed fetch
+	mu        sync.Mutex
+	keys      []jose.JSONWebKey
+	gen       uint64        // completed fetches
+	fetching  chan struct{} // closed when the running fetch ends; nil when none runs
+	lastErr   error         // of the last completed fetch
+	fetchedAt time.Time     // when keys were fetched
 }
 
 func newKeySet(url string, client *http.Client, now func() time.Time, algs []string) *keySet {
@@ -125,6 +129,13 @@ func (k *keySet) verify(ctx context.Context, raw string, budget *fetchBudget) ([
 	kid := jws.Signatures[0].Header.KeyID
 	k.mu.Lock()
 	keys, gen := k.keys, k.gen
+	if now := k.now(); gen > 0 && now.Sub(k.fetchedAt) > maxKeyAge && k.fetching == nil && budget.take(now) {
+		// Known keys are checked again now and then, so that a key the
+		// provider withdrew stops verifying: in the background, this
+		// token goes on with the keys at hand.
+		k.fetching = make(chan struct{})
+		go k.run(k.fetching)
+	}
 	k.mu.Unlock()
 	if payload, found := verifyWith(jws, keys, kid); found {
 		if payload == nil {
@@ -244,7 +255,7 @@ func (k *keySet) run(done chan struct{}) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err == nil {
-		k.keys = keys
+		k.keys, k.fetchedAt = keys, k.now()
 	}
 	k.lastErr = err
 	k.gen++

@@ -169,3 +169,31 @@ func jwksFetches(p *authtest.Provider) (n int) {
 }
 
 var _ = auth.ErrNoSession
+
+// TestWithdrawnKeyStopsVerifying: a key the provider withdrew stops
+// verifying once the keys held are older than an hour and fetched again:
+// a bearer token signed with it is then refused.
+func TestWithdrawnKeyStopsVerifying(t *testing.T) {
+	app := apptest.New(t, authtest.Config{AccessTokenTTL: 24 * time.Hour}, func(c *auth.Config) { c.BearerAudiences = []string{"api"} })
+	tok := app.P.AccessToken(authtest.AccessTokenOptions{Subject: "alice", Audience: "api", TTL: 24 * time.Hour})
+	call := func() int {
+		res, _ := apptest.Get(t, http.DefaultClient, app.URL+"/me", "Authorization", "Bearer "+tok, "Accept", "application/json")
+		return res.StatusCode
+	}
+	if status := call(); status != http.StatusOK {
+		t.Fatalf("bearer token before rotation: %d, want 200", status)
+	}
+	app.P.RotateKey(false) // the token's key is withdrawn
+	app.P.Advance(2 * time.Hour)
+	var status int
+	for range 50 { // the keys are fetched again in the background, and the token's cache entry lasts at most 5 minutes
+		app.P.Advance(6 * time.Minute)
+		if status = call(); status == http.StatusUnauthorized {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if status != http.StatusUnauthorized {
+		t.Errorf("bearer token signed with a withdrawn key, keys stale: %d, want 401 once the keys are fetched again", status)
+	}
+}
