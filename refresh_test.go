@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -78,42 +77,8 @@ func TestConcurrentRefreshIsShared(t *testing.T) {
 			app := apptest.New(t, authtest.Config{Rotation: rotation}, nil)
 			c := app.Login(t, "alice")
 			app.P.Advance(2 * time.Hour)
-			const n = 50
-			var wg sync.WaitGroup
-			tokens := make([]string, n)
-			errs := make(chan error, n)
-			for i := 0; i < n; i++ {
-				wg.Add(1)
-				go func(i int) {
-					defer wg.Done()
-					// Each request carries the same expired cookie.
-					b := app.Clone(t, c)
-					res, err := b.Get(app.URL + "/token")
-					if err != nil {
-						errs <- err
-						return
-					}
-					body, _ := io.ReadAll(res.Body)
-					res.Body.Close()
-					if res.StatusCode != http.StatusOK {
-						errs <- errors.New(res.Status)
-					}
-					tokens[i] = string(body)
-				}(i)
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Errorf("concurrent request: %v", err)
-			}
-			if got := app.P.Grants("refresh_token"); got != 1 {
-				t.Errorf("refresh_token grants for %d concurrent requests = %d, want 1", n, got)
-			}
-			for i := range tokens {
-				if tokens[i] != tokens[0] {
-					t.Fatalf("request %d got token %q, request 0 %q: want the same refreshed token", i, tokens[i], tokens[0])
-				}
-			}
+			// Each request carries the same expired cookie.
+			apptest.RefreshStorm(t, app.P, c, 50, app)
 		})
 	}
 }

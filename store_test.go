@@ -3,7 +3,6 @@ package auth_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -196,40 +195,7 @@ func TestStoreSharedRefresh(t *testing.T) {
 	apps := []*apptest.App{apptest.NewFor(t, p, edit), apptest.NewFor(t, p, edit)}
 	c := apps[0].Login(t, "alice")
 	p.Advance(2 * time.Hour)
-	const n = 20
-	var wg sync.WaitGroup
-	tokens := make([]string, n)
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Go(func() {
-			// Cookies are per host, not per port: the browser sends the
-			// same session cookie to both instances.
-			res, err := apps[i%2].Clone(t, c).Get(apps[i%2].URL + "/token")
-			if err != nil {
-				errs <- err
-				return
-			}
-			body, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode != http.StatusOK {
-				errs <- errors.New(res.Status)
-			}
-			tokens[i] = string(body)
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("concurrent request: %v", err)
-	}
-	if got := p.Grants("refresh_token"); got != 1 {
-		t.Errorf("refresh_token grants for %d concurrent requests on two instances = %d, want 1", n, got)
-	}
-	for i := range tokens {
-		if tokens[i] != tokens[0] {
-			t.Fatalf("request %d got token %q, request 0 %q: want the same refreshed token", i, tokens[i], tokens[0])
-		}
-	}
+	apptest.RefreshStorm(t, p, c, 20, apps...)
 }
 
 // TestStoreSaveFailsAfterRefresh: the provider rotated the refresh token

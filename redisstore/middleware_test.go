@@ -2,13 +2,11 @@ package redisstore_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -223,44 +221,15 @@ func testRefreshAcrossInstances(t *testing.T, tp topology) {
 			b := apps[0].Login(t, "alice")
 			_, before := apptest.Get(t, b, apps[0].URL+"/token")
 			p.Advance(2 * time.Hour) // the access token (1h) has expired
-			const n = 20
-			var wg sync.WaitGroup
-			tokens := make([]string, n)
-			errs := make(chan error, n)
-			for i := range n {
-				wg.Go(func() {
-					app := apps[i%2]
-					res, err := app.Clone(t, b).Get(app.URL + "/token")
-					if err != nil {
-						errs <- err
-						return
-					}
-					body, _ := io.ReadAll(res.Body)
-					res.Body.Close()
-					if res.StatusCode != http.StatusOK {
-						errs <- errors.New(res.Status)
-					}
-					tokens[i] = string(body)
-				})
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Errorf("concurrent request: %v", err)
-			}
-			if got := p.Grants("refresh_token"); got != 1 {
-				t.Errorf("refresh_token grants for %d concurrent requests on two instances = %d, want 1", n, got)
-			}
-			for i := range tokens {
-				if tokens[i] != tokens[0] || tokens[i] == before {
-					t.Fatalf("request %d got token %q, request 0 %q (before: %q): want the same refreshed token", i, tokens[i], tokens[0], before)
-				}
+			tok := apptest.RefreshStorm(t, p, b, 20, apps...)
+			if tok == before {
+				t.Fatalf("token after the refresh = %q, the one before it: want a refreshed token", tok)
 			}
 			// The refreshed session is in Redis: the other instance
 			// serves it without another grant.
 			for _, app := range apps {
-				if _, tok := apptest.Get(t, b, app.URL+"/token"); tok != tokens[0] {
-					t.Errorf("GET %s/token after the refresh = %q, want %q", app.URL, tok, tokens[0])
+				if _, got := apptest.Get(t, b, app.URL+"/token"); got != tok {
+					t.Errorf("GET %s/token after the refresh = %q, want %q", app.URL, got, tok)
 				}
 			}
 			if got := p.Grants("refresh_token"); got != 1 {

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -328,6 +329,39 @@ func Concurrently(t testing.TB, n int, do func(i int) error) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// RefreshStorm sends n requests for /token at once, each with a copy of
+// c's session, request i to apps[i%len(apps)] (cookies are per host, not
+// per port: a browser sends the same session cookie to instances on other
+// ports). It fails the test unless every request succeeds with one token
+// from exactly one refresh grant at p, and returns that token.
+func RefreshStorm(t testing.TB, p *authtest.Provider, c *http.Client, n int, apps ...*App) string {
+	t.Helper()
+	tokens := make([]string, n)
+	Concurrently(t, n, func(i int) error {
+		app := apps[i%len(apps)]
+		res, err := app.Clone(t, c).Get(app.URL + "/token")
+		if err != nil {
+			return fmt.Errorf("concurrent request: %w", err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		tokens[i] = string(body)
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("concurrent request: %s", res.Status)
+		}
+		return nil
+	})
+	if got := p.Grants("refresh_token"); got != 1 {
+		t.Errorf("refresh_token grants for %d concurrent requests on %d instances = %d, want 1", n, len(apps), got)
+	}
+	for i := range tokens {
+		if tokens[i] != tokens[0] {
+			t.Fatalf("request %d got token %q, request 0 %q: want the same refreshed token", i, tokens[i], tokens[0])
+		}
+	}
+	return tokens[0]
 }
 
 // LogBuffer is a log sink safe for concurrent writes.
