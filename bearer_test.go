@@ -87,6 +87,22 @@ func bearerGet(t *testing.T, c *http.Client, app *apptest.App, path, tok string,
 	return apptest.Get(t, c, app.URL+path, append([]string{"Authorization", "Bearer " + tok}, header...)...)
 }
 
+// bearerStatus GETs path of app as an API client with the bearer token
+// tok and returns the status; unlike bearerGet it can run on any goroutine.
+func bearerStatus(app *apptest.App, path, tok string) (int, error) {
+	req, err := http.NewRequest("GET", app.URL+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := api.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	res.Body.Close()
+	return res.StatusCode, nil
+}
+
 // api is a client without cookies that does not follow redirects.
 var api = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
@@ -408,15 +424,8 @@ func TestBearerSingleCheck(t *testing.T) {
 	jwt := p.AccessToken(authtest.AccessTokenOptions{Subject: "alice", Audience: "api"})
 	for _, tok := range []string{opaque, jwt} {
 		apptest.Concurrently(t, 8, func(int) error {
-			req, _ := http.NewRequest("GET", app.URL+"/me", nil)
-			req.Header.Set("Authorization", "Bearer "+tok)
-			res, err := api.Do(req)
-			if err != nil {
-				return err
-			}
-			res.Body.Close()
-			if res.StatusCode != http.StatusOK {
-				return fmt.Errorf("GET /me: %d, want 200", res.StatusCode)
+			if status, err := bearerStatus(app, "/me", tok); err != nil || status != http.StatusOK {
+				return fmt.Errorf("GET /me: %d, %v; want 200", status, err)
 			}
 			return nil
 		})
@@ -445,14 +454,11 @@ func TestBearerKeyRotation(t *testing.T) {
 			if rotated.Load() && j%2 == 0 {
 				tok = p.AccessToken(authtest.AccessTokenOptions{Subject: fmt.Sprintf("user%d-%d", i, j), Audience: "api"})
 			}
-			req, _ := http.NewRequest("GET", app.URL+"/me", nil)
-			req.Header.Set("Authorization", "Bearer "+tok)
-			res, err := api.Do(req)
+			status, err := bearerStatus(app, "/me", tok)
 			if err != nil {
 				return err
 			}
-			res.Body.Close()
-			if res.StatusCode != http.StatusOK {
+			if status != http.StatusOK {
 				failures.Add(1)
 			}
 		}
