@@ -222,11 +222,11 @@ func TestBackchannelLogoutStoreDown(t *testing.T) {
 func TestBackchannelLogoutConfig(t *testing.T) {
 	p := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(p.Close)
-	for _, tt := range []struct {
-		name    string
-		edit    func(*auth.Config)
-		wantErr string // "" for success
-	}{
+	testConfigs(t, auth.Config{
+		Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
+		RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: apptest.Secret,
+		BackchannelLogoutPath: backchannelPath,
+	}, []configCase{
 		{"cookie sessions", func(c *auth.Config) {}, "needs a Config.Store"},
 		{"store without deletion", func(c *auth.Config) { c.Store = plainStore{newMemStore()} }, "implements SIDDeleter and SubjectDeleter"},
 		{"relative path", func(c *auth.Config) { c.Store = newMemStore(); c.BackchannelLogoutPath = "bcl" }, "must start with /"},
@@ -237,23 +237,7 @@ func TestBackchannelLogoutConfig(t *testing.T) {
 			c.Providers = []auth.Provider{auth.GitHub("id", "secret")}
 		}, "needs an OpenID Connect provider"},
 		{"memory store", func(c *auth.Config) { c.Store = newMemStore() }, ""},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := auth.Config{
-				Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
-				RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: apptest.Secret,
-				BackchannelLogoutPath: backchannelPath,
-			}
-			tt.edit(&cfg)
-			_, err := auth.New(context.Background(), cfg)
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Errorf("New: %v, want nil", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Errorf("New: %v, want an error with %q", err, tt.wantErr)
-			}
-		})
-	}
+	})
 }
 
 // TestBackchannelNotMounted: without BackchannelLogoutPath, the path is the

@@ -16,6 +16,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -322,40 +323,39 @@ func TestClientAuthSettings(t *testing.T) {
 	k := testKeys()
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	for _, tt := range []struct {
-		name    string
+	for _, g := range []struct {
 		methods []string // the provider's; default basic and post
-		edit    func(*auth.Config)
-		want    string // in New's error
+		cases   []configCase
 	}{
-		{"key, provider without private_key_jwt", nil, func(c *auth.Config) { c.ClientKey = k.ec }, "does not support private_key_jwt"},
-		{"client_secret_jwt not listed", []string{"private_key_jwt"}, func(c *auth.Config) { c.ClientSecret, c.TokenAuthMethod = longSecret, "client_secret_jwt" }, "does not support client_secret_jwt"},
-		{"client_secret_jwt, short secret", []string{"client_secret_jwt"}, func(c *auth.Config) { c.ClientSecret, c.TokenAuthMethod = "short", "client_secret_jwt" }, "at least 32 bytes"},
-		{"only client_secret_jwt listed, short secret", []string{"client_secret_jwt"}, func(c *auth.Config) { c.ClientSecret = "short" }, "supports neither client_secret_basic nor client_secret_post"},
-		{"unknown method", nil, func(c *auth.Config) { c.ClientSecret, c.TokenAuthMethod = "s", "tls_client_auth" }, `TokenAuthMethod "tls_client_auth"`},
-		{"private_key_jwt without key", []string{"private_key_jwt"}, func(c *auth.Config) { c.ClientSecret, c.TokenAuthMethod = "s", "private_key_jwt" }, "needs a ClientKey"},
-		{"key ID without key", nil, func(c *auth.Config) { c.ClientSecret, c.ClientKeyID = "s", "k1" }, "need a ClientKey"},
-		{"key with a secret method", nil, func(c *auth.Config) {
-			c.ClientKey, c.ClientSecret, c.TokenAuthMethod = k.ec, "s", "client_secret_basic"
-		}, "ClientKey is for TokenAuthMethod private_key_jwt"},
-		{"none with a secret", nil, func(c *auth.Config) { c.ClientSecret, c.TokenAuthMethod = "s", "none" }, "public client"},
-		{"public client with a key", nil, func(c *auth.Config) { c.ClientKey, c.PublicClient = k.ec, true }, "a public client has no ClientSecret or ClientKey"},
-		{"public client with another method", nil, func(c *auth.Config) { c.PublicClient, c.TokenAuthMethod = true, "client_secret_post" }, "needs a ClientSecret"},
-		{"short RSA key", []string{"private_key_jwt"}, func(c *auth.Config) { c.ClientKey = small }, "1024 bits is too short"},
-		{"certificate of another key", []string{"private_key_jwt"}, func(c *auth.Config) { c.ClientKey, c.ClientCertificate = other, k.cert }, "not the private key's"},
-		{"audience with a secret method", nil, func(c *auth.Config) {
-			c.ClientSecret, c.TokenAuthMethod, c.ClientAssertionAudience = "s", "client_secret_post", "x"
-		}, "ClientAssertionAudience is for"},
+		{nil, []configCase{
+			{"key, provider without private_key_jwt", func(c *auth.Config) { c.ClientKey = k.ec }, "does not support private_key_jwt"},
+			{"unknown method", func(c *auth.Config) { c.ClientSecret, c.TokenAuthMethod = "s", "tls_client_auth" }, `TokenAuthMethod "tls_client_auth"`},
+			{"key ID without key", func(c *auth.Config) { c.ClientSecret, c.ClientKeyID = "s", "k1" }, "need a ClientKey"},
+			{"key with a secret method", func(c *auth.Config) {
+				c.ClientKey, c.ClientSecret, c.TokenAuthMethod = k.ec, "s", "client_secret_basic"
+			}, "ClientKey is for TokenAuthMethod private_key_jwt"},
+			{"none with a secret", func(c *auth.Config) { c.ClientSecret, c.TokenAuthMethod = "s", "none" }, "public client"},
+			{"public client with a key", func(c *auth.Config) { c.ClientKey, c.PublicClient = k.ec, true }, "a public client has no ClientSecret or ClientKey"},
+			{"public client with another method", func(c *auth.Config) { c.PublicClient, c.TokenAuthMethod = true, "client_secret_post" }, "needs a ClientSecret"},
+			{"audience with a secret method", func(c *auth.Config) {
+				c.ClientSecret, c.TokenAuthMethod, c.ClientAssertionAudience = "s", "client_secret_post", "x"
+			}, "ClientAssertionAudience is for"},
+		}},
+		{[]string{"private_key_jwt"}, []configCase{
+			{"client_secret_jwt not listed", func(c *auth.Config) { c.ClientSecret, c.TokenAuthMethod = longSecret, "client_secret_jwt" }, "does not support client_secret_jwt"},
+			{"private_key_jwt without key", func(c *auth.Config) { c.ClientSecret, c.TokenAuthMethod = "s", "private_key_jwt" }, "needs a ClientKey"},
+			{"short RSA key", func(c *auth.Config) { c.ClientKey = small }, "1024 bits is too short"},
+			{"certificate of another key", func(c *auth.Config) { c.ClientKey, c.ClientCertificate = other, k.cert }, "not the private key's"},
+		}},
+		{[]string{"client_secret_jwt"}, []configCase{
+			{"client_secret_jwt, short secret", func(c *auth.Config) { c.ClientSecret, c.TokenAuthMethod = "short", "client_secret_jwt" }, "at least 32 bytes"},
+			{"only client_secret_jwt listed, short secret", func(c *auth.Config) { c.ClientSecret = "short" }, "supports neither client_secret_basic nor client_secret_post"},
+		}},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			p := authtest.NewProvider(authtest.Config{TokenAuthMethods: tt.methods})
-			defer p.Close()
-			cfg := auth.Config{Issuer: p.URL, ClientID: p.ClientID, RedirectURL: "http://127.0.0.1/auth/callback", CookieSecret: apptest.Secret}
-			tt.edit(&cfg)
-			_, err := auth.New(context.Background(), cfg)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("New: %v, want an error saying %q", err, tt.want)
-			}
+		p := authtest.NewProvider(authtest.Config{TokenAuthMethods: g.methods})
+		defer p.Close()
+		t.Run(fmt.Sprintf("provider lists %v", g.methods), func(t *testing.T) {
+			testConfigs(t, auth.Config{Issuer: p.URL, ClientID: p.ClientID, RedirectURL: "http://127.0.0.1/auth/callback", CookieSecret: apptest.Secret}, g.cases)
 		})
 	}
 	// With Providers, these settings go in each Provider.

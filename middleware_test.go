@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -237,11 +238,8 @@ func TestConfigErrors(t *testing.T) {
 	p := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(p.Close)
 	good := auth.Config{Issuer: p.URL, ClientID: "c", ClientSecret: "s", RedirectURL: "http://127.0.0.1:1/auth/callback", CookieSecret: apptest.Secret}
-	for _, tt := range []struct {
-		name string
-		edit func(*auth.Config)
-		want string
-	}{
+	testConfigs(t, good, []configCase{
+		{"good", func(*auth.Config) {}, ""},
 		{"short secret", func(c *auth.Config) { c.CookieSecret = []byte("short") }, "at least 32 bytes"},
 		{"short previous secret", func(c *auth.Config) { c.PreviousCookieSecrets = [][]byte{[]byte("x")} }, "PreviousCookieSecrets[0]"},
 		{"no issuer", func(c *auth.Config) { c.Issuer = "" }, "Issuer is required"},
@@ -255,18 +253,34 @@ func TestConfigErrors(t *testing.T) {
 		{"unreachable issuer", func(c *auth.Config) { c.Issuer = "http://127.0.0.1:1" }, "Config.Issuer: discover"},
 		{"no client secret", func(c *auth.Config) { c.ClientSecret = "" }, "Config.ClientSecret is required (for a client without a secret, set Config.PublicClient)"},
 		{"public client with a secret", func(c *auth.Config) { c.PublicClient = true }, "Config.PublicClient"},
-	} {
+	})
+}
+
+// configCase is good as edit changes it, and what New must say of it:
+// an error containing want, or none if want is "".
+type configCase struct {
+	name string
+	edit func(*auth.Config)
+	want string
+}
+
+// testConfigs runs New on a copy of good (its Providers too) as each case
+// edits it, and checks New's error.
+func testConfigs(t *testing.T, good auth.Config, cases []configCase) {
+	t.Helper()
+	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := good
+			cfg.Providers = slices.Clone(good.Providers)
 			tt.edit(&cfg)
 			_, err := auth.New(context.Background(), cfg)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("New: %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 				t.Errorf("New: error = %v, want one mentioning %q", err, tt.want)
 			}
 		})
-	}
-	if _, err := auth.New(context.Background(), good); err != nil {
-		t.Errorf("New with a good config: %v", err)
 	}
 }
 
