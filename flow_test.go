@@ -380,28 +380,32 @@ func TestWrongRequests(t *testing.T) {
 }
 
 // TestIDTokenWithoutKid: a token without kid names no key; it is accepted
-// only when the provider publishes a single signing key.
+// only when it still names one key among those the provider publishes.
 func TestIDTokenWithoutKid(t *testing.T) {
-	app := apptest.New(t, authtest.Config{}, nil)
-	app.P.RotateKey(true) // two keys in the JWKS now
-	c := app.P.Browser(t, "alice")
-	callback := app.StartLogin(t, c, "/me")
-	app.P.FailNext(authtest.Fault{IDTokenSigning: "no-kid"})
-	if res, body := apptest.Get(t, c, callback); res.StatusCode != http.StatusUnauthorized {
-		t.Errorf("callback with a kid-less ID token and two provider keys: %d %q, want 401", res.StatusCode, body)
-	}
-}
-
-// TestIDTokenWithoutKidES256: with ES256 the provider's JWKS also lists
-// an RS256 key (OpenID Connect Discovery requires RS256); a kid-less ES256
-// token still names one key, the only EC one.
-func TestIDTokenWithoutKidES256(t *testing.T) {
-	app := apptest.New(t, authtest.Config{SigningAlg: "ES256"}, nil)
-	c := app.P.Browser(t, "alice")
-	callback := app.StartLogin(t, c, "/me")
-	app.P.FailNext(authtest.Fault{IDTokenSigning: "no-kid"})
-	if res, body := apptest.Get(t, c, callback); res.StatusCode != http.StatusFound {
-		t.Errorf("callback with a kid-less ES256 ID token: %d %q, want 302", res.StatusCode, body)
+	for _, tt := range []struct {
+		name   string
+		cfg    authtest.Config
+		rotate bool // two keys in the JWKS
+		want   int
+	}{
+		{"two provider keys", authtest.Config{}, true, http.StatusUnauthorized},
+		// With ES256 the provider's JWKS also lists an RS256 key (OpenID
+		// Connect Discovery requires RS256); a kid-less ES256 token still
+		// names one key, the only EC one.
+		{"ES256", authtest.Config{SigningAlg: "ES256"}, false, http.StatusFound},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			app := apptest.New(t, tt.cfg, nil)
+			if tt.rotate {
+				app.P.RotateKey(true)
+			}
+			c := app.P.Browser(t, "alice")
+			callback := app.StartLogin(t, c, "/me")
+			app.P.FailNext(authtest.Fault{IDTokenSigning: "no-kid"})
+			if res, body := apptest.Get(t, c, callback); res.StatusCode != tt.want {
+				t.Errorf("callback with a kid-less ID token: %d %q, want %d", res.StatusCode, body, tt.want)
+			}
+		})
 	}
 }
 
