@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -736,7 +735,7 @@ func TestBearerProviderDown(t *testing.T) {
 }
 
 // BenchmarkBearer is the per-request cost of a JWT access token, beside
-// BenchmarkHandler: a bare handler, a token seen before (warm: the cache),
+// BenchmarkBearer: a bare handler, a token seen before (warm: the cache),
 // a token not seen before (first: two tokens alternate in a one-entry
 // cache, so every request verifies), and go-jose's parsing and RS256
 // verification of the same token alone, the floor of a first request.
@@ -746,48 +745,28 @@ func BenchmarkBearer(b *testing.B) {
 	p := authtest.NewProvider(authtest.Config{})
 	defer p.Close()
 	newM := func(b *testing.B) *auth.Middleware {
-		m, err := auth.New(context.Background(), auth.Config{Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
-			RedirectURL: "http://127.0.0.1:8080/auth/callback", CookieSecret: apptest.Secret, BearerAudiences: []string{"https://api.example.com"},
-			Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		return m
+		return benchMiddleware(b, p, func(c *auth.Config) { c.BearerAudiences = []string{"https://api.example.com"} })
 	}
 	mint := func() string {
 		return p.AccessToken(authtest.AccessTokenOptions{Subject: "alice", Audience: "https://api.example.com", Scope: "openid email profile read write", TTL: 24 * time.Hour})
 	}
 	toks := []string{mint(), mint()}
-	hello := []byte("hello")
-	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u := auth.User(r.Context()); u != nil && u.Subject == "" {
-			panic("user without subject")
-		}
-		w.Write(hello)
-	})
 	run := func(b *testing.B, h http.Handler, toks ...string) {
 		reqs := make([]*http.Request, len(toks))
 		for i, tok := range toks {
 			reqs[i] = httptest.NewRequest("GET", "http://127.0.0.1:8080/api/data", nil)
 			reqs[i].Header.Set("Accept", "application/json")
 			reqs[i].Header.Set("Authorization", "Bearer "+tok)
-			w := &discardWriter{h: http.Header{}}
-			h.ServeHTTP(w, reqs[i]) // fetches the keys once
+			h.ServeHTTP(&discardWriter{h: http.Header{}}, reqs[i]) // fetches the keys once
 		}
-		w := &discardWriter{h: http.Header{}}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			clear(w.h)
-			h.ServeHTTP(w, reqs[i%len(reqs)])
-		}
+		serveBench(b, h, reqs)
 	}
-	b.Run("bare", func(b *testing.B) { run(b, app, toks[0]) })
-	b.Run("jwt-warm", func(b *testing.B) { run(b, newM(b).Handler(app), toks[0]) })
+	b.Run("bare", func(b *testing.B) { run(b, helloApp, toks[0]) })
+	b.Run("jwt-warm", func(b *testing.B) { run(b, newM(b).Handler(helloApp), toks[0]) })
 	b.Run("jwt-first", func(b *testing.B) {
 		m := newM(b)
 		auth.SetBearerCacheLimits(m, 1, 1<<20)
-		run(b, m.Handler(app), toks...)
+		run(b, m.Handler(helloApp), toks...)
 	})
 	b.Run("go-jose-verify", func(b *testing.B) {
 		res, err := p.Client().Get(p.URL + "/jwks")

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -28,21 +29,6 @@ import (
 func BenchmarkHandler(b *testing.B) {
 	p := authtest.NewProvider(authtest.Config{})
 	defer p.Close()
-	newM := func(b *testing.B) *auth.Middleware {
-		m, err := auth.New(context.Background(), auth.Config{Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
-			RedirectURL: "http://127.0.0.1:8080/auth/callback", CookieSecret: apptest.Secret})
-		if err != nil {
-			b.Fatal(err)
-		}
-		return m
-	}
-	hello := []byte("hello")
-	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u := auth.User(r.Context()); u != nil && u.Subject == "" {
-			panic("user without subject")
-		}
-		w.Write(hello)
-	})
 	run := func(b *testing.B, h http.Handler, cookies ...string) {
 		reqs := make([]*http.Request, len(cookies))
 		for i, c := range cookies {
@@ -53,13 +39,7 @@ func BenchmarkHandler(b *testing.B) {
 		if len(reqs) == 0 {
 			reqs = append(reqs, httptest.NewRequest("GET", "http://127.0.0.1:8080/page", nil))
 		}
-		w := &discardWriter{h: http.Header{}}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			clear(w.h)
-			h.ServeHTTP(w, reqs[i%len(reqs)])
-		}
+		serveBench(b, h, reqs)
 	}
 	cookieBytes := func(c string) float64 {
 		n := 0
@@ -69,17 +49,11 @@ func BenchmarkHandler(b *testing.B) {
 		return float64(n)
 	}
 
-	b.Run("bare", func(b *testing.B) { run(b, app) })
-	b.Run("no-cookie", func(b *testing.B) { run(b, newM(b).Handler(app)) })
-	for _, size := range []struct {
-		name                   string
-		access, refresh, idTok string
-	}{
-		{"google", googleAccessToken(), randomToken("1//0", 100), fakeJWT(googleClaims(p.URL), 1000)},
-		{"azure", fakeJWT(azureClaims(), 2500), randomToken("0.A", 1200), fakeJWT(azureClaims(), 2500)},
-	} {
+	b.Run("bare", func(b *testing.B) { run(b, helloApp) })
+	b.Run("no-cookie", func(b *testing.B) { run(b, benchMiddleware(b, p, nil).Handler(helloApp)) })
+	for _, size := range sessionSizes(p.URL) {
 		b.Run("session-"+size.name+"-cold", func(b *testing.B) {
-			m := newM(b)
+			m := benchMiddleware(b, p, nil)
 			// Two sessions alternate in a one-entry cache: every request
 			// misses and decodes.
 			auth.SetCacheLimits(m, 1, 1<<20)
@@ -91,30 +65,78 @@ func BenchmarkHandler(b *testing.B) {
 				}
 				cs = append(cs, c)
 			}
-			run(b, m.Handler(app), cs...)
+			run(b, m.Handler(helloApp), cs...)
 			b.ReportMetric(cookieBytes(cs[0]), "cookie-bytes")
 		})
 		if size.name == "google" {
 			// The same without a refresh token: the refresh check costs
 			// no allocation (compare allocs/op with session-google-warm).
 			b.Run("session-google-warm-norefresh", func(b *testing.B) {
-				m := newM(b)
+				m := benchMiddleware(b, p, nil)
 				c, err := auth.SealSession(m, size.access, "", size.idTok, time.Now().Add(time.Hour))
 				if err != nil {
 					b.Fatal(err)
 				}
-				run(b, m.Handler(app), c)
+				run(b, m.Handler(helloApp), c)
 			})
 		}
 		b.Run("session-"+size.name+"-warm", func(b *testing.B) {
-			m := newM(b)
+			m := benchMiddleware(b, p, nil)
 			c, err := auth.SealSession(m, size.access, size.refresh, size.idTok, time.Now().Add(time.Hour))
 			if err != nil {
 				b.Fatal(err)
 			}
-			run(b, m.Handler(app), c)
+			run(b, m.Handler(helloApp), c)
 			b.ReportMetric(cookieBytes(c), "cookie-bytes")
 		})
+	}
+}
+
+// benchMiddleware is a middleware signing in through p, for benchmarks,
+// with a silent logger; edit may change its Config.
+func benchMiddleware(b *testing.B, p *authtest.Provider, edit func(*auth.Config)) *auth.Middleware {
+	b.Helper()
+	c := auth.Config{Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
+		RedirectURL: "http://127.0.0.1:8080/auth/callback", CookieSecret: apptest.Secret, Logger: slog.New(slog.DiscardHandler)}
+	if edit != nil {
+		edit(&c)
+	}
+	m, err := auth.New(context.Background(), c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// helloApp is the application of the benchmarks: it says hello, and
+// panics if the middleware hands it a user without a subject.
+var helloApp = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	if u := auth.User(r.Context()); u != nil && u.Subject == "" {
+		panic("user without subject")
+	}
+	w.Write(hello)
+})
+
+var hello = []byte("hello")
+
+// serveBench serves reqs to h in turn, b.N requests in all, reporting
+// allocations.
+func serveBench(b *testing.B, h http.Handler, reqs []*http.Request) {
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		clear(w.h)
+		h.ServeHTTP(w, reqs[i%len(reqs)])
+	}
+}
+
+// sessionSizes are the tokens of a session as Google and Azure issue
+// them, in size and shape.
+func sessionSizes(iss string) []struct{ name, access, refresh, idTok string } {
+	return []struct{ name, access, refresh, idTok string }{
+		{"google", googleAccessToken(), randomToken("1//0", 100), fakeJWT(googleClaims(iss), 1000)},
+		{"azure", fakeJWT(azureClaims(), 2500), randomToken("0.A", 1200), fakeJWT(azureClaims(), 2500)},
 	}
 }
 
@@ -185,17 +207,10 @@ func azureClaims() map[string]any {
 func BenchmarkCookieFloor(b *testing.B) {
 	p := authtest.NewProvider(authtest.Config{})
 	defer p.Close()
-	m, err := auth.New(context.Background(), auth.Config{Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
-		RedirectURL: "http://127.0.0.1:8080/auth/callback", CookieSecret: apptest.Secret})
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := benchMiddleware(b, p, nil)
 	block, _ := aes.NewCipher(apptest.Secret[:32])
 	gcm, _ := cipher.NewGCM(block)
-	for _, size := range []struct{ name, access, refresh, idTok string }{
-		{"google", googleAccessToken(), randomToken("1//0", 100), fakeJWT(googleClaims(p.URL), 1000)},
-		{"azure", fakeJWT(azureClaims(), 2500), randomToken("0.A", 1200), fakeJWT(azureClaims(), 2500)},
-	} {
+	for _, size := range sessionSizes(p.URL) {
 		header, err := auth.SealSession(m, size.access, size.refresh, size.idTok, time.Now().Add(time.Hour))
 		if err != nil {
 			b.Fatal(err)
