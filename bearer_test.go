@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/x509"
@@ -10,7 +9,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -793,48 +791,4 @@ func BenchmarkBearer(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(len(toks[0])), "token-bytes")
-}
-
-// An API for an SPA, a mobile app or another service: a request with an
-// access token from the provider for this API's audience is signed in as a
-// browser with a session is, and RequireScope checks the token's scopes.
-// In a test, authtest mints the tokens.
-func ExampleMiddleware_RequireScope() {
-	p := authtest.NewProvider(authtest.Config{})
-	defer p.Close()
-	app := httptest.NewServer(nil)
-	defer app.Close()
-
-	a, err := auth.New(context.Background(), auth.Config{
-		Issuer:          p.URL,
-		ClientID:        p.ClientID,
-		ClientSecret:    p.ClientSecret,
-		RedirectURL:     app.URL + "/auth/callback",
-		CookieSecret:    []byte("an example secret of at least 32 bytes"),
-		BearerAudiences: []string{"https://api.example.com"}, // the aud of this API's access tokens
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /api/groups", a.RequireScope("groups:read")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "the groups of %s", auth.User(r.Context()).Subject)
-	})))
-	app.Config.Handler = a.Handler(mux)
-
-	for _, scope := range []string{"groups:read", "profile"} {
-		tok := p.AccessToken(authtest.AccessTokenOptions{Subject: "alice", Audience: "https://api.example.com", Scope: scope})
-		req, _ := http.NewRequest("GET", app.URL+"/api/groups", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			log.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		fmt.Printf("%s: %d %s\n", scope, res.StatusCode, strings.TrimSpace(string(body)))
-	}
-	// Output:
-	// groups:read: 200 the groups of alice
-	// profile: 403 {"error":"insufficient_scope","error_description":"the access token lacks a scope this resource needs"}
 }

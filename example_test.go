@@ -12,27 +12,32 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
+	"strings"
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
 )
 
-// startApp serves handler behind the middleware on a loopback server,
-// with an authtest provider that signs in alice without asking. In a real
-// application Issuer is the provider's URL (https://accounts.google.com)
-// and the server is your own.
-func startApp(routes func(a *auth.Middleware) http.Handler) (app *httptest.Server, p *authtest.Provider, a *auth.Middleware) {
+// startApp serves routes behind the middleware on a loopback server,
+// with an authtest provider that signs in alice without asking; configure
+// may add to the middleware's Config. In a real application Issuer is the
+// provider's URL (https://accounts.google.com) and the server is your own.
+func startApp(routes func(a *auth.Middleware) http.Handler, configure ...func(*auth.Config)) (app *httptest.Server, p *authtest.Provider, a *auth.Middleware) {
 	p = authtest.NewProvider(authtest.Config{AutoApprove: "alice"})
 	app = httptest.NewServer(nil)
 	p.AddRedirectURI(app.URL + "/auth/callback")
-	a, err := auth.New(context.Background(), auth.Config{
+	cfg := auth.Config{
 		Issuer:       p.URL,
 		ClientID:     p.ClientID,
 		ClientSecret: p.ClientSecret,
 		RedirectURL:  app.URL + "/auth/callback",
 		CookieSecret: []byte("an example secret of at least 32 bytes"),
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	a, err := auth.New(context.Background(), cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -202,29 +207,51 @@ func ExampleConfig_renderPage() {
 		`<!doctype html><title>{{.Title}} - My App</title><h1>{{.Title}}</h1><p>{{.Message}}</p>` +
 			`{{with .Form}}<form method="post" action="{{.Action}}"><button>{{.Label}}</button></form>{{end}}` +
 			`{{range .Links}}<a href="{{.URL}}">{{.Label}}</a> {{end}}`))
-	p := authtest.NewProvider(authtest.Config{})
-	defer p.Close()
-	a, err := auth.New(context.Background(), auth.Config{
-		Issuer:       p.URL,
-		ClientID:     p.ClientID,
-		ClientSecret: p.ClientSecret,
-		RedirectURL:  "http://127.0.0.1:8080/auth/callback",
-		CookieSecret: []byte("an example secret of at least 32 bytes"),
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-		RenderPage: func(w http.ResponseWriter, r *http.Request, p *auth.Page) {
+	app, p, _ := startApp(func(*auth.Middleware) http.Handler { return http.NotFoundHandler() }, func(c *auth.Config) {
+		c.RenderPage = func(w http.ResponseWriter, r *http.Request, p *auth.Page) {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.WriteHeader(p.Status)
 			page.Execute(w, p)
-		},
+		}
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
+	defer p.Close()
+	defer app.Close()
+
 	// A callback that no sign-in started, as a person would open it.
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest("GET", "http://127.0.0.1:8080/auth/callback?state=x&code=y", nil)
-	req.Header.Set("Accept", "text/html")
-	a.Handler(http.NotFoundHandler()).ServeHTTP(rec, req)
-	fmt.Println(rec.Code, rec.Body.String())
+	fmt.Println(browse(newJarBrowser(), app.URL+"/auth/callback?state=x&code=y"))
 	// Output: 400 <!doctype html><title>Sign-in failed - My App</title><h1>Sign-in failed</h1><p>This sign-in link has expired or was already used. Please sign in again.</p><a href="/auth/login">Sign in again</a> <a href="/">Back to the site</a>
+}
+
+// An API for an SPA, a mobile app or another service: a request with an
+// access token from the provider for this API's audience is signed in as a
+// browser with a session is, and RequireScope checks the token's scopes.
+// In a test, authtest mints the tokens.
+func ExampleMiddleware_RequireScope() {
+	app, p, _ := startApp(func(a *auth.Middleware) http.Handler {
+		mux := http.NewServeMux()
+		mux.Handle("GET /api/groups", a.RequireScope("groups:read")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "the groups of %s", auth.User(r.Context()).Subject)
+		})))
+		return mux
+	}, func(c *auth.Config) {
+		c.BearerAudiences = []string{"https://api.example.com"} // the aud of this API's access tokens
+	})
+	defer p.Close()
+	defer app.Close()
+
+	for _, scope := range []string{"groups:read", "profile"} {
+		tok := p.AccessToken(authtest.AccessTokenOptions{Subject: "alice", Audience: "https://api.example.com", Scope: scope})
+		req, _ := http.NewRequest("GET", app.URL+"/api/groups", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		fmt.Printf("%s: %d %s\n", scope, res.StatusCode, strings.TrimSpace(string(body)))
+	}
+	// Output:
+	// groups:read: 200 the groups of alice
+	// profile: 403 {"error":"insufficient_scope","error_description":"the access token lacks a scope this resource needs"}
 }

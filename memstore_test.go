@@ -4,17 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 	"github.com/gatehouse/auth/storetest"
 )
 
@@ -235,67 +232,40 @@ func TestMemoryStoreLockWaitsAtMostTTL(t *testing.T) {
 // session out of the cookie, ends it at logout and by EndSessions, and
 // serves back-channel logout.
 func TestMemoryStoreWithMiddleware(t *testing.T) {
-	p := authtest.NewProvider(authtest.Config{})
-	t.Cleanup(p.Close)
 	store := auth.NewMemoryStore(auth.MemoryStoreOptions{})
-	var h http.Handler
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	t.Cleanup(srv.Close)
-	p.AddRedirectURI(srv.URL + "/auth/callback")
-	p.SetBackchannelLogoutURI(srv.URL + "/auth/backchannel-logout")
-	m, err := auth.New(context.Background(), auth.Config{
-		Issuer:                p.URL,
-		ClientID:              p.ClientID,
-		ClientSecret:          p.ClientSecret,
-		RedirectURL:           srv.URL + "/auth/callback",
-		CookieSecret:          []byte("0123456789abcdef0123456789abcdef-memstore"),
-		Store:                 store,
-		BackchannelLogoutPath: "/auth/backchannel-logout",
-		Logger:                slog.New(slog.DiscardHandler),
+	app := apptest.New(t, authtest.Config{}, func(c *auth.Config) {
+		c.Store = store
+		c.BackchannelLogoutPath = "/auth/backchannel-logout"
 	})
-	if err != nil {
-		t.Fatalf("auth.New: %v", err)
-	}
-	h = m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u := auth.User(r.Context()); u != nil {
-			io.WriteString(w, "hello "+u.Subject)
-			return
-		}
-		io.WriteString(w, "anonymous")
-	}))
+	app.P.SetBackchannelLogoutURI(app.URL + "/auth/backchannel-logout")
 	whoami := func(c *http.Client) string {
 		t.Helper()
-		res, err := c.Get(srv.URL + "/")
-		if err != nil {
-			t.Fatalf("GET /: %v", err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return string(b)
+		_, body := apptest.Get(t, c, app.URL+"/")
+		return body
 	}
 
-	alice := p.Login(t, srv.URL+"/auth/login", "alice")
-	if got := whoami(alice); got != "hello alice" {
-		t.Fatalf("GET / after login: %q; want hello alice", got)
+	alice := app.Login(t, "alice")
+	if got := whoami(alice); got != "hello Alice Example" {
+		t.Fatalf("GET / after login: %q; want hello Alice Example", got)
 	}
 	if n := store.Len(); n != 1 {
 		t.Errorf("sessions in the store after login = %d; want 1", n)
 	}
-	for _, c := range alice.Jar.Cookies(msParseURL(t, srv.URL)) {
+	for _, c := range app.SessionCookies(alice) {
 		if len(c.Value) > 400 {
 			t.Errorf("cookie %s of %d bytes; want a small cookie holding the session ID", c.Name, len(c.Value))
 		}
 	}
 
-	if n, err := m.EndSessions(context.Background(), "", "alice"); n != 1 || err != nil {
+	if n, err := app.M.EndSessions(context.Background(), "", "alice"); n != 1 || err != nil {
 		t.Errorf("EndSessions(alice) = %d, %v; want 1, nil", n, err)
 	}
 	if got := whoami(alice); got != "anonymous" {
 		t.Errorf("GET / after EndSessions: %q; want anonymous", got)
 	}
 
-	alice = p.Login(t, srv.URL+"/auth/login", "alice")
-	if err := p.BackchannelLogout("alice"); err != nil {
+	alice = app.Login(t, "alice")
+	if err := app.P.BackchannelLogout("alice"); err != nil {
 		t.Fatalf("back-channel logout: %v", err)
 	}
 	if got := whoami(alice); got != "anonymous" {
@@ -304,13 +274,4 @@ func TestMemoryStoreWithMiddleware(t *testing.T) {
 	if n := store.Len(); n != 0 {
 		t.Errorf("sessions in the store after back-channel logout = %d; want 0", n)
 	}
-}
-
-func msParseURL(t *testing.T, raw string) *url.URL {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
 }
