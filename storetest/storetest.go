@@ -67,6 +67,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -373,20 +374,14 @@ func (c *checker) saveRacingDelete(t *testing.T) {
 	})
 	t.Run("DeleteSubject", func(t *testing.T) {
 		s := c.store(t)
-		d, ok := s.(auth.SubjectDeleter)
-		if !ok {
-			t.Skipf("%T does not implement auth.SubjectDeleter", s)
-		}
+		d := implements[auth.SubjectDeleter](t, s)
 		c.raceDeletion(t, s, 3, func(ctx context.Context, _ []string, i auth.SessionInfo) (int, error) {
 			return d.DeleteSubject(ctx, i.Provider, i.Subject)
 		})
 	})
 	t.Run("DeleteSID", func(t *testing.T) {
 		s := c.store(t)
-		d, ok := s.(auth.SIDDeleter)
-		if !ok {
-			t.Skipf("%T does not implement auth.SIDDeleter", s)
-		}
+		d := implements[auth.SIDDeleter](t, s)
 		c.raceDeletion(t, s, 3, func(ctx context.Context, _ []string, i auth.SessionInfo) (int, error) {
 			return d.DeleteSID(ctx, i.Provider, i.SID)
 		})
@@ -448,18 +443,10 @@ func (c *checker) raceDeletion(t *testing.T, s auth.Store, n int, del func(conte
 
 func (c *checker) subjectDeleter(t *testing.T) {
 	s := c.store(t)
-	d, ok := s.(auth.SubjectDeleter)
-	if !ok {
-		t.Skipf("%T does not implement auth.SubjectDeleter", s)
-	}
+	d := implements[auth.SubjectDeleter](t, s)
 	ctx := t.Context()
 	alice, bob := unique("alice"), unique("bob")
-	type sess struct {
-		id   string
-		info auth.SessionInfo
-		gone bool
-	}
-	sessions := []*sess{
+	checkDeletion(t, s, "DeleteSubject", "p, alice", func() (int, error) { return d.DeleteSubject(ctx, "p", alice) }, []deletion{
 		{NewID(), info("p", alice, ""), true},
 		{NewID(), info("p", alice, unique("sid")), true},
 		{NewID(), info("p", bob, ""), false},
@@ -468,29 +455,7 @@ func (c *checker) subjectDeleter(t *testing.T) {
 		{NewID(), info("p", alice+"x", ""), false}, // a sub that alice's is a prefix of
 		{NewID(), info("p", bob, alice), false},    // alice's sub as a sid
 		{NewID(), info("p", alice[:5], ""), false}, // a prefix of alice's sub
-	}
-	for _, x := range sessions {
-		save(t, s, x.id, []byte(x.info.Provider+"/"+x.info.Subject), x.info)
-	}
-	n, err := d.DeleteSubject(ctx, "p", alice)
-	if err != nil || n != 2 {
-		t.Errorf("DeleteSubject(p, alice) = %d, %v; want 2, nil", n, err)
-	}
-	for _, x := range sessions {
-		if x.gone {
-			wantGone(t, s, x.id, "of alice at p after DeleteSubject(p, alice)")
-			if err := s.Save(ctx, x.id, []byte("back"), x.info); !errors.Is(err, auth.ErrSessionEnded) {
-				t.Errorf("Save of a session DeleteSubject deleted: %v; want an error wrapping auth.ErrSessionEnded", err)
-			}
-			wantGone(t, s, x.id, "after DeleteSubject then Save")
-		} else {
-			wantFound(t, s, x.id, []byte(x.info.Provider+"/"+x.info.Subject),
-				fmt.Sprintf("of provider %q sub %q sid %q after DeleteSubject(p, alice)", x.info.Provider, x.info.Subject, x.info.SID))
-		}
-	}
-	if n, err := d.DeleteSubject(ctx, "p", alice); err != nil || n != 0 {
-		t.Errorf("DeleteSubject(p, alice) a second time = %d, %v; want 0, nil", n, err)
-	}
+	})
 	if n, err := d.DeleteSubject(ctx, "p", unique("nobody")); err != nil || n != 0 {
 		t.Errorf("DeleteSubject of a user with no session = %d, %v; want 0, nil", n, err)
 	}
@@ -502,55 +467,75 @@ func (c *checker) subjectDeleter(t *testing.T) {
 
 func (c *checker) sidDeleter(t *testing.T) {
 	s := c.store(t)
-	d, ok := s.(auth.SIDDeleter)
-	if !ok {
-		t.Skipf("%T does not implement auth.SIDDeleter", s)
-	}
+	d := implements[auth.SIDDeleter](t, s)
 	ctx := t.Context()
 	alice, bob, sid, other := unique("alice"), unique("bob"), unique("sid"), unique("sid")
-	type sess struct {
-		id   string
-		info auth.SessionInfo
-		gone bool
-	}
-	sessions := []*sess{
+	checkDeletion(t, s, "DeleteSID", "p, sid", func() (int, error) { return d.DeleteSID(ctx, "p", sid) }, []deletion{
 		{NewID(), info("p", alice, sid), true},
 		{NewID(), info("p", bob, sid), true}, // a sid names sessions whatever their sub
 		{NewID(), info("p", alice, other), false},
 		{NewID(), info("p", alice, ""), false},
 		{NewID(), info("q", alice, sid), false}, // same sid, other provider
 		{NewID(), info("p", sid, ""), false},    // the sid as a sub
+	})
+}
+
+// implements returns s as an I, or skips the test if s is not one.
+func implements[I any](t *testing.T, s auth.Store) I {
+	t.Helper()
+	i, ok := s.(I)
+	if !ok {
+		t.Skipf("%T does not implement %v", s, reflect.TypeFor[I]())
 	}
+	return i
+}
+
+// deletion is a session saved before a deletion, and whether the deletion
+// must end it.
+type deletion struct {
+	id   string
+	info auth.SessionInfo
+	gone bool
+}
+
+// checkDeletion saves sessions, then checks that del (a call of method
+// with args) deletes exactly those marked gone and says how many, that
+// Save cannot bring one of them back, and that del again deletes none.
+func checkDeletion(t *testing.T, s auth.Store, method, args string, del func() (int, error), sessions []deletion) {
+	t.Helper()
+	call := method + "(" + args + ")"
+	data := func(x deletion) []byte { return []byte(x.info.Provider + "/" + x.info.Subject + "/" + x.info.SID) }
+	want := 0
 	for _, x := range sessions {
-		save(t, s, x.id, []byte(x.info.Subject+"/"+x.info.SID), x.info)
-	}
-	n, err := d.DeleteSID(ctx, "p", sid)
-	if err != nil || n != 2 {
-		t.Errorf("DeleteSID(p, sid) = %d, %v; want 2, nil", n, err)
-	}
-	for _, x := range sessions {
+		save(t, s, x.id, data(x), x.info)
 		if x.gone {
-			wantGone(t, s, x.id, "of sid at p after DeleteSID(p, sid)")
-			if err := s.Save(ctx, x.id, []byte("back"), x.info); !errors.Is(err, auth.ErrSessionEnded) {
-				t.Errorf("Save of a session DeleteSID deleted: %v; want an error wrapping auth.ErrSessionEnded", err)
-			}
-			wantGone(t, s, x.id, "after DeleteSID then Save")
-		} else {
-			wantFound(t, s, x.id, []byte(x.info.Subject+"/"+x.info.SID),
-				fmt.Sprintf("of provider %q sub %q sid %q after DeleteSID(p, sid)", x.info.Provider, x.info.Subject, x.info.SID))
+			want++
 		}
 	}
-	if n, err := d.DeleteSID(ctx, "p", sid); err != nil || n != 0 {
-		t.Errorf("DeleteSID(p, sid) a second time = %d, %v; want 0, nil", n, err)
+	n, err := del()
+	if err != nil || n != want {
+		t.Errorf("%s = %d, %v; want %d, nil", call, n, err, want)
+	}
+	for _, x := range sessions {
+		which := fmt.Sprintf("of provider %q sub %q sid %q after %s", x.info.Provider, x.info.Subject, x.info.SID, call)
+		if !x.gone {
+			wantFound(t, s, x.id, data(x), which)
+			continue
+		}
+		wantGone(t, s, x.id, which)
+		if err := s.Save(t.Context(), x.id, []byte("back"), x.info); !errors.Is(err, auth.ErrSessionEnded) {
+			t.Errorf("Save of a session %s deleted: %v; want an error wrapping auth.ErrSessionEnded", method, err)
+		}
+		wantGone(t, s, x.id, "after "+call+" then Save")
+	}
+	if n, err := del(); err != nil || n != 0 {
+		t.Errorf("%s a second time = %d, %v; want 0, nil", call, n, err)
 	}
 }
 
 func (c *checker) replayGuard(t *testing.T) {
 	s := c.store(t)
-	g, ok := s.(auth.ReplayGuard)
-	if !ok {
-		t.Skipf("%T does not implement auth.ReplayGuard", s)
-	}
+	g := implements[auth.ReplayGuard](t, s)
 	ctx := t.Context()
 	k1, k2 := unique("jti"), unique("jti")
 	expiry := time.Now().Add(time.Minute)
@@ -576,10 +561,7 @@ func (c *checker) replayGuard(t *testing.T) {
 
 func (c *checker) replayGuardExpiry(t *testing.T) {
 	s := c.store(t)
-	g, ok := s.(auth.ReplayGuard)
-	if !ok {
-		t.Skipf("%T does not implement auth.ReplayGuard", s)
-	}
+	g := implements[auth.ReplayGuard](t, s)
 	t.Parallel()
 	ctx := t.Context()
 	key := unique("jti")
@@ -602,10 +584,7 @@ func (c *checker) replayGuardExpiry(t *testing.T) {
 
 func (c *checker) refreshLocker(t *testing.T) {
 	s := c.store(t)
-	l, ok := s.(auth.RefreshLocker)
-	if !ok {
-		t.Skipf("%T does not implement auth.RefreshLocker", s)
-	}
+	l := implements[auth.RefreshLocker](t, s)
 	t.Parallel()
 	t.Run("Excludes", func(t *testing.T) { lockExcludes(t, l, l) })
 	t.Run("WaiterGetsItAfterUnlock", func(t *testing.T) { lockHandover(t, l, l) })
@@ -936,11 +915,8 @@ func (c *checker) peer(t *testing.T) {
 	t.Run("ReplayGuardShared", func(t *testing.T) {
 		a := c.store(t)
 		b, _ := c.o.Peer(t, a)
-		ga, ok1 := a.(auth.ReplayGuard)
-		gb, ok2 := b.(auth.ReplayGuard)
-		if !ok1 || !ok2 {
-			t.Skipf("%T does not implement auth.ReplayGuard", a)
-		}
+		ga := implements[auth.ReplayGuard](t, a)
+		gb := implements[auth.ReplayGuard](t, b)
 		key := unique("jti")
 		if first, err := ga.ClaimTokenID(t.Context(), key, time.Now().Add(time.Minute)); !first || err != nil {
 			t.Fatalf("ClaimTokenID on the first = %v, %v; want true, nil", first, err)
@@ -952,20 +928,14 @@ func (c *checker) peer(t *testing.T) {
 	t.Run("LockShared", func(t *testing.T) {
 		a := c.store(t)
 		b, _ := c.o.Peer(t, a)
-		la, ok1 := a.(auth.RefreshLocker)
-		lb, ok2 := b.(auth.RefreshLocker)
-		if !ok1 || !ok2 {
-			t.Skipf("%T does not implement auth.RefreshLocker", a)
-		}
+		la := implements[auth.RefreshLocker](t, a)
+		lb := implements[auth.RefreshLocker](t, b)
 		t.Run("Excludes", func(t *testing.T) { lockExcludes(t, la, lb) })
 		t.Run("WaiterGetsItAfterUnlock", func(t *testing.T) { lockHandover(t, la, lb) })
 	})
 	t.Run("DeadHolderFreesLockAfterTTL", func(t *testing.T) {
 		a := c.store(t)
-		la, ok := a.(auth.RefreshLocker)
-		if !ok {
-			t.Skipf("%T does not implement auth.RefreshLocker", a)
-		}
+		la := implements[auth.RefreshLocker](t, a)
 		b, kill := c.o.Peer(t, a)
 		lb := b.(auth.RefreshLocker)
 		id := NewID()
