@@ -322,15 +322,7 @@ func TestBackchannelForgedTokensDoNotFloodJWKS(t *testing.T) {
 	app.Login(t, "alice") // the keys are fetched once here
 	other := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(other.Close)
-	jwksFetches := func() (n int) {
-		for _, r := range app.P.Requests() {
-			if r.Endpoint == "jwks" {
-				n++
-			}
-		}
-		return n
-	}
-	before := jwksFetches()
+	before := apptest.RequestsTo(app.P, "jwks")
 	for i := 0; i < 30; i++ {
 		forged := other.LogoutToken(map[string]any{"sub": "alice", "iss": app.P.URL, "aud": app.P.ClientID}) // unknown kid
 		if i%2 == 1 {
@@ -340,7 +332,7 @@ func TestBackchannelForgedTokensDoNotFloodJWKS(t *testing.T) {
 			t.Fatalf("forged logout token %d: status %d, want 400", i, res.StatusCode)
 		}
 	}
-	if n := jwksFetches() - before; n > 4 {
+	if n := apptest.RequestsTo(app.P, "jwks") - before; n > 4 {
 		t.Errorf("30 forged logout tokens made %d JWKS fetches, want at most 4", n)
 	}
 	// A genuine token still works, and after a while a rotated key is

@@ -103,17 +103,6 @@ func bearerStatus(app *apptest.App, path, tok string) (int, error) {
 // api is a client without cookies that does not follow redirects.
 var api = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-// requestsTo counts the provider's requests to endpoint.
-func requestsTo(p *authtest.Provider, endpoint string) int {
-	n := 0
-	for _, r := range p.Requests() {
-		if r.Endpoint == endpoint {
-			n++
-		}
-	}
-	return n
-}
-
 func TestBearerJWT(t *testing.T) {
 	app := newBearerApp(t, authtest.Config{}, nil)
 	p := app.P
@@ -161,7 +150,7 @@ func TestBearerJWT(t *testing.T) {
 			t.Fatalf("GET /me again: status %d, want 200", res.StatusCode)
 		}
 	}
-	if n := requestsTo(p, "jwks"); n != 1 {
+	if n := apptest.RequestsTo(p, "jwks"); n != 1 {
 		t.Errorf("JWKS fetched %d times, want 1", n)
 	}
 	if strings.Contains(app.Logs.String(), tok) {
@@ -182,7 +171,7 @@ func TestBearerOpaque(t *testing.T) {
 	if res, _ := bearerGet(t, api, app, "/read", tok); res.StatusCode != http.StatusOK {
 		t.Errorf("GET /read (scope read): status %d, want 200", res.StatusCode)
 	}
-	if n := requestsTo(p, "introspect"); n != 1 {
+	if n := apptest.RequestsTo(p, "introspect"); n != 1 {
 		t.Errorf("introspection requests = %d, want 1 (then cached)", n)
 	}
 	// The client authenticated as at the token endpoint (Basic), and the
@@ -384,7 +373,7 @@ func TestBearerRevokedCached(t *testing.T) {
 	if res, _ := bearerGet(t, api, app, "/me", tok); res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("GET /me 35 s after the token was revoked: %d, want 401", res.StatusCode)
 	}
-	if n := requestsTo(p, "introspect"); n != 2 {
+	if n := apptest.RequestsTo(p, "introspect"); n != 2 {
 		t.Errorf("introspection requests = %d, want 2", n)
 	}
 
@@ -407,7 +396,7 @@ func TestBearerRevokedCached(t *testing.T) {
 	if res, _ := bearerGet(t, api, noCache, "/me", tok); res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("BearerIntrospectionTTL -1: GET /me after revocation: %d, want 401", res.StatusCode)
 	}
-	if n := requestsTo(noCache.P, "introspect"); n != 3 {
+	if n := apptest.RequestsTo(noCache.P, "introspect"); n != 3 {
 		t.Errorf("BearerIntrospectionTTL -1: introspection requests = %d, want 3", n)
 	}
 }
@@ -427,7 +416,7 @@ func TestBearerSingleCheck(t *testing.T) {
 			return nil
 		})
 	}
-	if i, k := requestsTo(p, "introspect"), requestsTo(p, "jwks"); i != 1 || k != 1 {
+	if i, k := apptest.RequestsTo(p, "introspect"), apptest.RequestsTo(p, "jwks"); i != 1 || k != 1 {
 		t.Errorf("introspection requests %d, JWKS fetches %d; want 1 each", i, k)
 	}
 }
@@ -464,7 +453,7 @@ func TestBearerKeyRotation(t *testing.T) {
 	if n := failures.Load(); n != 0 {
 		t.Errorf("%d requests failed across the key rotation, want 0", n)
 	}
-	if n := requestsTo(p, "jwks"); n != 2 {
+	if n := apptest.RequestsTo(p, "jwks"); n != 2 {
 		t.Errorf("JWKS fetched %d times, want 2 (before and after the rotation)", n)
 	}
 	// Without the old key: new tokens still pass, at the cost of one
@@ -474,7 +463,7 @@ func TestBearerKeyRotation(t *testing.T) {
 	if res, _ := bearerGet(t, api, app, "/me", p.AccessToken(authtest.AccessTokenOptions{Subject: "alice", Audience: "api"})); res.StatusCode != http.StatusOK {
 		t.Errorf("GET /me with a token of the newest key: %d, want 200", res.StatusCode)
 	}
-	if n := requestsTo(p, "jwks"); n != 3 {
+	if n := apptest.RequestsTo(p, "jwks"); n != 3 {
 		t.Errorf("JWKS fetched %d times, want 3", n)
 	}
 }

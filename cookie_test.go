@@ -149,16 +149,13 @@ func TestSecretRotation(t *testing.T) {
 
 func TestLargeIDTokenIsChunked(t *testing.T) {
 	app := apptest.New(t, authtest.Config{}, nil)
-	c := app.P.Browser(t, "alice")
-	callback := app.StartLogin(t, c, "/me")
-	app.P.FailNext(authtest.Fault{IDToken: func(c map[string]any) {
+	c, res, body := app.LoginWithFault(t, "alice", authtest.Fault{IDToken: func(c map[string]any) {
 		groups := make([]string, 200)
 		for i := range groups {
 			groups[i] = "group-with-a-long-name-" + strings.Repeat("g", 4) + string(rune('a'+i%26))
 		}
 		c["groups"] = groups // about 6 KB of ID token
 	}})
-	res, body := apptest.Get(t, c, callback)
 	if res.StatusCode != http.StatusFound {
 		t.Fatalf("callback with a 6 KB ID token: %d %q", res.StatusCode, body)
 	}
@@ -200,10 +197,7 @@ func TestLargeIDTokenIsChunked(t *testing.T) {
 
 func TestMissingChunkIsAnonymous(t *testing.T) {
 	app := apptest.New(t, authtest.Config{}, nil)
-	c := app.P.Browser(t, "alice")
-	callback := app.StartLogin(t, c, "/me")
-	app.P.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["blob"] = strings.Repeat("b", 6000) }})
-	apptest.Get(t, c, callback)
+	c, _, _ := app.LoginWithFault(t, "alice", authtest.Fault{IDToken: func(c map[string]any) { c["blob"] = strings.Repeat("b", 6000) }})
 	u, _ := url.Parse(app.URL)
 	var keep []*http.Cookie
 	for _, ck := range app.SessionCookies(c) {

@@ -55,10 +55,7 @@ func TestCallbackRejectsBadIDTokens(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			app := apptest.New(t, authtest.Config{}, nil)
-			c := app.P.Browser(t, "alice")
-			callback := app.StartLogin(t, c, "/me")
-			app.P.FailNext(tt.fault(app.P))
-			res, body := apptest.Get(t, c, callback, "Accept", "text/html")
+			c, res, body := app.LoginWithFault(t, "alice", tt.fault(app.P), "Accept", "text/html")
 			if res.StatusCode != tt.want {
 				t.Fatalf("callback: status = %d (%q), want %d", res.StatusCode, body, tt.want)
 			}
@@ -111,10 +108,7 @@ func TestCallbackAcceptsWhatSpecAllows(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			app := apptest.New(t, tt.cfg, tt.edit)
-			c := app.P.Browser(t, "bob")
-			callback := app.StartLogin(t, c, "/me")
-			app.P.FailNext(tt.fault)
-			res, body := apptest.Get(t, c, callback)
+			c, res, body := app.LoginWithFault(t, "bob", tt.fault)
 			if res.StatusCode != http.StatusFound {
 				t.Fatalf("callback: status = %d (%q), want 302", res.StatusCode, body)
 			}
@@ -291,10 +285,7 @@ func TestOnLogin(t *testing.T) {
 func TestUserinfo(t *testing.T) {
 	t.Run("adds claims the ID token lacks", func(t *testing.T) {
 		app := apptest.New(t, authtest.Config{}, nil)
-		c := app.P.Browser(t, "alice")
-		callback := app.StartLogin(t, c, "/me")
-		app.P.FailNext(authtest.Fault{UserinfoClaims: func(c map[string]any) { c["locale"] = "fr"; c["name"] = "Changed" }})
-		apptest.Get(t, c, callback)
+		c, _, _ := app.LoginWithFault(t, "alice", authtest.Fault{UserinfoClaims: func(c map[string]any) { c["locale"] = "fr"; c["name"] = "Changed" }})
 		_, u := app.Me(t, c)
 		var cl struct{ Locale, Name string }
 		if u == nil || u.DecodeClaims(&cl) != nil || cl.Locale != "fr" || u.Name != "Alice Example" {
@@ -303,10 +294,7 @@ func TestUserinfo(t *testing.T) {
 	})
 	t.Run("another sub is ignored", func(t *testing.T) {
 		app := apptest.New(t, authtest.Config{}, nil)
-		c := app.P.Browser(t, "alice")
-		callback := app.StartLogin(t, c, "/me")
-		app.P.FailNext(authtest.Fault{UserinfoClaims: func(c map[string]any) { c["sub"] = "mallory"; c["locale"] = "evil" }})
-		apptest.Get(t, c, callback)
+		c, _, _ := app.LoginWithFault(t, "alice", authtest.Fault{UserinfoClaims: func(c map[string]any) { c["sub"] = "mallory"; c["locale"] = "evil" }})
 		_, u := app.Me(t, c)
 		if u == nil || u.Subject != "alice" || strings.Contains(string(u.Claims), "evil") {
 			t.Errorf("user = %+v, want alice without the other sub's claims", u)
@@ -316,10 +304,7 @@ func TestUserinfo(t *testing.T) {
 		// "EMAIL" is "email" to encoding/json (and so to DecodeClaims and
 		// go-oidc): the ID token's email must be the only one.
 		app := apptest.New(t, authtest.Config{}, nil)
-		c := app.P.Browser(t, "alice")
-		callback := app.StartLogin(t, c, "/me")
-		app.P.FailNext(authtest.Fault{UserinfoClaims: func(c map[string]any) { c["EMAIL"] = "mallory@example.com"; c["locale"] = "fr" }})
-		apptest.Get(t, c, callback)
+		c, _, _ := app.LoginWithFault(t, "alice", authtest.Fault{UserinfoClaims: func(c map[string]any) { c["EMAIL"] = "mallory@example.com"; c["locale"] = "fr" }})
 		_, u := app.Me(t, c)
 		var cl struct{ Email, Locale string }
 		if u == nil || u.DecodeClaims(&cl) != nil || cl.Email != "alice@example.com" || u.Email != "alice@example.com" {
@@ -332,10 +317,7 @@ func TestUserinfo(t *testing.T) {
 	})
 	t.Run("failure does not block login", func(t *testing.T) {
 		app := apptest.New(t, authtest.Config{}, nil)
-		c := app.P.Browser(t, "alice")
-		callback := app.StartLogin(t, c, "/me")
-		app.P.FailNext(authtest.Fault{UserinfoStatus: 500})
-		apptest.Get(t, c, callback)
+		c, _, _ := app.LoginWithFault(t, "alice", authtest.Fault{UserinfoStatus: 500})
 		if status, u := app.Me(t, c); status != http.StatusOK || u.Subject != "alice" {
 			t.Errorf("GET /me: %d %+v, want alice", status, u)
 		}
@@ -399,10 +381,7 @@ func TestIDTokenWithoutKid(t *testing.T) {
 			if tt.rotate {
 				app.P.RotateKey(true)
 			}
-			c := app.P.Browser(t, "alice")
-			callback := app.StartLogin(t, c, "/me")
-			app.P.FailNext(authtest.Fault{IDTokenSigning: "no-kid"})
-			if res, body := apptest.Get(t, c, callback); res.StatusCode != tt.want {
+			if _, res, body := app.LoginWithFault(t, "alice", authtest.Fault{IDTokenSigning: "no-kid"}); res.StatusCode != tt.want {
 				t.Errorf("callback with a kid-less ID token: %d %q, want %d", res.StatusCode, body, tt.want)
 			}
 		})

@@ -147,17 +147,9 @@ func TestRefreshOutageKeepsSession(t *testing.T) {
 		t.Errorf("outage log = %q, want a refresh failure record without the token", app.Logs.String())
 	}
 	// Backoff: an immediate retry does not reach the provider.
-	tokenRequests := func() (n int) {
-		for _, r := range app.P.Requests() {
-			if r.Endpoint == "token" {
-				n++
-			}
-		}
-		return n
-	}
-	n := tokenRequests()
+	n := apptest.RequestsTo(app.P, "token")
 	apptest.Get(t, c, app.URL+"/token")
-	if got := tokenRequests(); got != n {
+	if got := apptest.RequestsTo(app.P, "token"); got != n {
 		t.Errorf("token requests right after a failure: %d more, want 0 (backoff)", got-n)
 	}
 	// After the backoff the provider is back and the refresh succeeds.

@@ -72,7 +72,7 @@ func countNot(statuses []int, want int) int {
 func TestKeyRotationKeepsSessions(t *testing.T) {
 	app := apptest.New(t, authtest.Config{}, nil)
 	const n = 50
-	before := jwksFetches(app.P)
+	before := apptest.RequestsTo(app.P, "jwks")
 	first, second := dueStorm(t, app, n)
 	if bad := countNot(first, http.StatusOK); bad > 0 {
 		t.Errorf("after a key rotation, %d of %d due sessions did not get 200: %v", bad, n, first)
@@ -83,7 +83,7 @@ func TestKeyRotationKeepsSessions(t *testing.T) {
 	if strings.Contains(app.Logs.String(), "session ended") {
 		t.Errorf("logs say a session was ended:\n%s", app.Logs)
 	}
-	if got := jwksFetches(app.P) - before; got > 2 {
+	if got := apptest.RequestsTo(app.P, "jwks") - before; got > 2 {
 		t.Errorf("JWKS fetches for %d concurrent refreshes after one rotation = %d, want at most 2", n, got)
 	}
 	c := app.Login(t, "alice")
@@ -100,14 +100,14 @@ func TestKeyRotationAfterJunkLogoutTokens(t *testing.T) {
 	app.Login(t, "alice") // the keys are fetched once here
 	other := authtest.NewProvider(authtest.Config{})
 	t.Cleanup(other.Close)
-	before := jwksFetches(app.P)
+	before := apptest.RequestsTo(app.P, "jwks")
 	for i := 0; i < 20; i++ {
 		junk := other.LogoutToken(map[string]any{"sub": "alice", "iss": app.P.URL, "aud": app.P.ClientID}) // unknown kid
 		if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {junk}}); res.StatusCode != http.StatusBadRequest {
 			t.Fatalf("junk logout token %d: status %d, want 400", i, res.StatusCode)
 		}
 	}
-	if got := jwksFetches(app.P) - before; got > 4 {
+	if got := apptest.RequestsTo(app.P, "jwks") - before; got > 4 {
 		t.Errorf("20 junk logout tokens made %d JWKS fetches, want at most 4", got)
 	}
 	const n = 20
@@ -143,7 +143,7 @@ func TestJunkLogoutTokensRejectedBeforeKeys(t *testing.T) {
 		"event not obj":  {"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": "yes"}},
 		"nonce":          {"nonce": "n"},
 	} {
-		before := jwksFetches(app.P)
+		before := apptest.RequestsTo(app.P, "jwks")
 		claims["iss"] = app.P.URL
 		if _, ok := claims["aud"]; !ok {
 			claims["aud"] = app.P.ClientID
@@ -153,22 +153,11 @@ func TestJunkLogoutTokensRejectedBeforeKeys(t *testing.T) {
 		if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {junk}}); res.StatusCode != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400", name, res.StatusCode)
 		}
-		if got := jwksFetches(app.P) - before; got != 0 {
+		if got := apptest.RequestsTo(app.P, "jwks") - before; got != 0 {
 			t.Errorf("%s: %d JWKS fetches, want none", name, got)
 		}
 	}
 }
-
-func jwksFetches(p *authtest.Provider) (n int) {
-	for _, r := range p.Requests() {
-		if r.Endpoint == "jwks" {
-			n++
-		}
-	}
-	return n
-}
-
-var _ = auth.ErrNoSession
 
 // TestWithdrawnKeyStopsVerifying: a key the provider withdrew stops
 // verifying once the keys held are older than an hour and fetched again:

@@ -254,6 +254,19 @@ func (app *App) toCallback(t testing.TB, c *http.Client, loginPath string) strin
 	return res.Header.Get("Location")
 }
 
+// LoginWithFault starts a login as sub in a new browser, makes the
+// provider's next answer misbehave as fault says, and visits the callback
+// with optional header pairs. It returns the browser and the callback's
+// response with its body read.
+func (app *App) LoginWithFault(t testing.TB, sub string, fault authtest.Fault, header ...string) (*http.Client, *http.Response, string) {
+	t.Helper()
+	c := app.P.Browser(t, sub)
+	callback := app.StartLogin(t, c, "/me")
+	app.P.FailNext(fault)
+	res, body := Get(t, c, callback, header...)
+	return c, res, body
+}
+
 // CallbackURL runs login at loginPath up to the provider's redirect back
 // to the app, and returns that callback URL without visiting it.
 func (app *App) CallbackURL(t testing.TB, c *http.Client, loginPath string) *url.URL {
@@ -362,6 +375,17 @@ func RefreshStorm(t testing.TB, p *authtest.Provider, c *http.Client, n int, app
 		}
 	}
 	return tokens[0]
+}
+
+// RequestsTo counts p's requests to endpoint ("token", "jwks", ...).
+func RequestsTo(p *authtest.Provider, endpoint string) int {
+	n := 0
+	for _, r := range p.Requests() {
+		if r.Endpoint == endpoint {
+			n++
+		}
+	}
+	return n
 }
 
 // LogBuffer is a log sink safe for concurrent writes.

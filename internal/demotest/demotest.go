@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 	"github.com/gatehouse/auth/internal/demo"
 )
 
@@ -117,7 +117,7 @@ func CheckApp(t *testing.T, env *demo.Env) {
 			t.Errorf("GET /me = %s, want it to start with %s", body, want)
 		}
 
-		before := countRequests(env.Provider, "userinfo")
+		before := apptest.RequestsTo(env.Provider, "userinfo")
 		res, body = Do(t, browser, "GET", app+"/api/userinfo")
 		var info map[string]any
 		if err := json.Unmarshal([]byte(body), &info); err != nil || res.StatusCode != http.StatusOK {
@@ -126,7 +126,7 @@ func CheckApp(t *testing.T, env *demo.Env) {
 		if info["sub"] != "alice" || info["email"] != "alice@example.com" {
 			t.Errorf("GET /api/userinfo = %v, want alice's userinfo", info)
 		}
-		if n := countRequests(env.Provider, "userinfo") - before; n != 1 {
+		if n := apptest.RequestsTo(env.Provider, "userinfo") - before; n != 1 {
 			t.Errorf("GET /api/userinfo made %d userinfo requests to the provider, want 1", n)
 		}
 
@@ -140,16 +140,6 @@ func CheckApp(t *testing.T, env *demo.Env) {
 			t.Errorf("GET /me after logout: %d, want 401", res.StatusCode)
 		}
 	})
-}
-
-func countRequests(p *authtest.Provider, endpoint string) int {
-	n := 0
-	for _, r := range p.Requests() {
-		if r.Endpoint == endpoint {
-			n++
-		}
-	}
-	return n
 }
 
 // NoRedirects returns a client that shows each redirect instead of
