@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestChunksRoundTrip writes session values of every length around each
@@ -21,28 +22,41 @@ func TestChunksRoundTrip(t *testing.T) {
 				continue
 			}
 			value := strings.Repeat("v", l-1) + "w"
-			rec := httptest.NewRecorder()
-			err := j.writeSession(rec, httptest.NewRequest("GET", "/", nil), value, 60)
+			set, parts, ok, err := sendBack(j, value)
 			if err != nil {
 				if n >= maxChunks-1 {
 					continue // too large: refused, with an error
 				}
 				t.Fatalf("writeSession(%d bytes): %v", l, err)
 			}
-			req := httptest.NewRequest("GET", "/", nil)
-			for _, c := range rec.Result().Cookies() {
+			for _, c := range set {
 				if len(c.String()) >= 4096 {
 					t.Errorf("%d bytes: Set-Cookie of %d bytes", l, len(c.String()))
 				}
-				req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
 			}
-			var buf [maxChunks]string
-			parts, _, ok := j.sessionParts(req.Header["Cookie"], &buf)
 			if got := strings.Join(parts, ""); !ok || got != value {
-				t.Errorf("%d bytes in %d cookies: read back %d bytes (ok %v)", l, len(rec.Result().Cookies()), len(got), ok)
+				t.Errorf("%d bytes in %d cookies: read back %d bytes (ok %v)", l, len(set), len(got), ok)
 			}
 		}
 	}
+}
+
+// sendBack writes value as the session with j, and returns the cookies
+// it set and the parts j reads from a request that carries them back as
+// a browser does.
+func sendBack(j cookieJar, value string) (set []*http.Cookie, parts []string, ok bool, err error) {
+	rec := httptest.NewRecorder()
+	if err := j.writeSession(rec, httptest.NewRequest("GET", "/", nil), value, 60); err != nil {
+		return nil, nil, false, err
+	}
+	set = rec.Result().Cookies()
+	req := httptest.NewRequest("GET", "/", nil)
+	for _, c := range set {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	var buf [maxChunks]string
+	parts, _, ok = j.sessionParts(req.Header["Cookie"], &buf)
+	return set, parts, ok, nil
 }
 
 // FuzzSessionRoundTrip: whatever the tokens (JWTs, opaque strings with
@@ -69,4 +83,31 @@ func FuzzSessionRoundTrip(f *testing.F) {
 				out.access, out.refresh, out.idToken, out.tokenType, out.expiry)
 		}
 	})
+}
+
+// A chunked session whose last chunk is shorter than the 48-byte hash tail
+// must still be found in the cache: put hashes the joined value, get hashes
+// the parts.
+func TestCacheHitChunkedShortTail(t *testing.T) {
+	j := newCookieJar("gatehouse", "/", "", false, "/auth")
+	size := j.chunkSize()
+	now := time.Now()
+	for _, lastLen := range []int{10, 47, 48, 100} {
+		// 2 chunks: "2." prefix + value; the second chunk holds lastLen bytes.
+		l := 2*size - 2 - size + lastLen
+		value := strings.Repeat("v", l-64) + strings.Repeat("m", 64)
+		_, parts, ok, err := sendBack(j, value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok || len(parts) != 2 || len(parts[1]) != lastLen {
+			t.Fatalf("setup: parts %d, last %d, ok %v", len(parts), len(parts[len(parts)-1]), ok)
+		}
+		c := newSessionCache(10, 1<<20)
+		ss := &sessionState{value: value, end: now.Add(time.Hour)}
+		c.put(ss, now)
+		if got := c.get(parts, now); got != ss {
+			t.Errorf("last chunk of %d bytes: cache.get = %v, want the cached state", lastLen, got)
+		}
+	}
 }

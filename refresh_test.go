@@ -159,26 +159,35 @@ func TestRefreshOutageKeepsSession(t *testing.T) {
 	}
 }
 
-func TestRefreshedIDTokenForAnotherUser(t *testing.T) {
+// TestRefreshedIDToken: the ID token a refresh brings replaces the
+// session's claims, unless it is another user's: then the session ends.
+func TestRefreshedIDToken(t *testing.T) {
 	app := apptest.New(t, authtest.Config{}, nil)
-	c := app.Login(t, "alice")
-	app.P.Advance(2 * time.Hour)
-	app.P.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["sub"] = "bob" }})
-	if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
-		t.Errorf("GET /me after refresh returned bob's ID token: status = %d, want 401", status)
-	}
-	if len(app.SessionCookies(c)) != 0 {
-		t.Errorf("session cookie kept after a refresh for another user")
-	}
-}
-
-func TestRefreshUpdatesClaims(t *testing.T) {
-	app := apptest.New(t, authtest.Config{}, nil)
-	c := app.Login(t, "alice")
-	app.P.Advance(2 * time.Hour)
-	app.P.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["name"] = "Alice Renamed" }})
-	if _, u := app.Me(t, c); u == nil || u.Name != "Alice Renamed" {
-		t.Errorf("user after refresh = %+v, want the refreshed ID token's name", u)
+	for _, tt := range []struct {
+		name   string
+		claims func(map[string]any)
+		check  func(t *testing.T, c *http.Client)
+	}{
+		{"another user", func(c map[string]any) { c["sub"] = "bob" }, func(t *testing.T, c *http.Client) {
+			if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
+				t.Errorf("GET /me after refresh returned bob's ID token: status = %d, want 401", status)
+			}
+			if len(app.SessionCookies(c)) != 0 {
+				t.Errorf("session cookie kept after a refresh for another user")
+			}
+		}},
+		{"new claims", func(c map[string]any) { c["name"] = "Alice Renamed" }, func(t *testing.T, c *http.Client) {
+			if _, u := app.Me(t, c); u == nil || u.Name != "Alice Renamed" {
+				t.Errorf("user after refresh = %+v, want the refreshed ID token's name", u)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := app.Login(t, "alice")
+			app.P.Advance(2 * time.Hour)
+			app.P.FailNext(authtest.Fault{IDToken: tt.claims})
+			tt.check(t, c)
+		})
 	}
 }
 
