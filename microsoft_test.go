@@ -2,8 +2,11 @@ package auth_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gatehouse/auth"
@@ -179,4 +182,99 @@ func TestMicrosoftEmailVerified(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Entra ID facts the Microsoft preset depends on ("OpenID Connect on the
+// Microsoft identity platform", "Find your app's OpenID configuration
+// document URI": https://learn.microsoft.com/en-us/entra/identity-platform/v2-protocols-oidc):
+// the discovery document of https://login.microsoftonline.com/{tenant}/v2.0
+// names the issuer https://login.microsoftonline.com/{tenantid}/v2.0, with
+// the literal placeholder, for the multi-tenant "common" and
+// "organizations"; a tenant's own issuer (by tenant ID) for a tenant ID or
+// domain, and for "consumers" the issuer of the personal-accounts tenant
+// 9188040d-6c67-4c5b-b112-36a304b66dad. ID tokens carry the user's tenant
+// in tid and its issuer in iss ("ID token claims reference").
+const (
+	tenantA   = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	tenantB   = "0b3c8f7e-1111-4d2a-9c3b-5e6f7a8b9c0d"
+	tenantMSA = "9188040d-6c67-4c5b-b112-36a304b66dad"
+)
+
+// fakeEntra serves Entra-shaped discovery documents in front of an
+// authtest provider, which signs the ID tokens (their iss is set by a
+// fault, as Entra would set it).
+type fakeEntra struct {
+	*httptest.Server
+	op *authtest.Provider
+
+	mu          sync.Mutex
+	issuerOf    func(tenant string) string // overrides the document's issuer when set
+	domainToTID map[string]string
+}
+
+func newFakeEntra(t testing.TB, op *authtest.Provider) *fakeEntra {
+	t.Helper()
+	e := &fakeEntra{op: op, domainToTID: map[string]string{"contoso.onmicrosoft.com": tenantA}}
+	e.Server = httptest.NewServer(http.HandlerFunc(e.discovery))
+	t.Cleanup(e.Close)
+	return e
+}
+
+func (e *fakeEntra) discovery(w http.ResponseWriter, r *http.Request) {
+	tenant, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/"), "/v2.0/.well-known/openid-configuration")
+	if !ok || strings.Contains(tenant, "/") {
+		http.NotFound(w, r)
+		return
+	}
+	res, err := e.op.Client().Get(e.op.URL + "/.well-known/openid-configuration")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer res.Body.Close()
+	var doc map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	e.mu.Lock()
+	issuerOf, tid := e.issuerOf, e.domainToTID[tenant]
+	e.mu.Unlock()
+	switch {
+	case issuerOf != nil:
+		doc["issuer"] = issuerOf(tenant)
+	case tenant == "common" || tenant == "organizations":
+		doc["issuer"] = e.URL + "/{tenantid}/v2.0"
+	case tenant == "consumers":
+		doc["issuer"] = e.URL + "/" + tenantMSA + "/v2.0"
+	case tid != "":
+		doc["issuer"] = e.URL + "/" + tid + "/v2.0"
+	default:
+		doc["issuer"] = e.URL + "/" + tenant + "/v2.0"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(doc)
+}
+
+// provider returns the Microsoft preset pointed at the fake.
+func (e *fakeEntra) provider(tenant string, opts auth.MicrosoftOptions) auth.Provider {
+	p := auth.Microsoft(tenant, e.op.ClientID, e.op.ClientSecret, opts)
+	p.Issuer = e.URL + "/" + tenant + "/v2.0"
+	return p
+}
+
+// issueAs makes the next ID token look issued by Entra for tenant tid
+// (iss issTenant's issuer; tid itself when issTenant is "").
+func (e *fakeEntra) issueAs(tid, issTenant string) {
+	if issTenant == "" {
+		issTenant = tid
+	}
+	e.op.FailNext(authtest.Fault{IDToken: func(c map[string]any) {
+		c["iss"] = e.URL + "/" + issTenant + "/v2.0"
+		if tid == "" {
+			delete(c, "tid")
+		} else {
+			c["tid"] = tid
+		}
+	}})
 }
