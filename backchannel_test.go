@@ -296,53 +296,8 @@ func (p plainStore) Save(ctx context.Context, id string, data []byte, info auth.
 }
 func (p plainStore) Delete(ctx context.Context, id string) error { return p.s.Delete(ctx, id) }
 
-// corruptSignature flips bits in a JWT's signature.
-func corruptSignature(jwt string) string {
-	i := strings.LastIndexByte(jwt, '.')
-	sig := []byte(jwt[i+1:])
-	if sig[5] == 'A' {
-		sig[5] = 'B'
-	} else {
-		sig[5] = 'A'
-	}
-	return jwt[:i+1] + string(sig)
-}
-
 // unsigned replaces a JWT's header by alg none and drops its signature.
 func unsigned(jwt string) string {
 	parts := strings.Split(jwt, ".")
 	return "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + parts[1] + "."
-}
-
-// TestBackchannelForgedTokensDoNotFloodJWKS: the endpoint takes tokens from
-// anyone; forged ones (unknown kid, bad signature) must not make the
-// middleware fetch the provider's keys once per request.
-func TestBackchannelForgedTokensDoNotFloodJWKS(t *testing.T) {
-	app, _ := newBackchannelApp(t)
-	app.Login(t, "alice") // the keys are fetched once here
-	other := authtest.NewProvider(authtest.Config{})
-	t.Cleanup(other.Close)
-	before := apptest.RequestsTo(app.P, "jwks")
-	for i := 0; i < 30; i++ {
-		forged := other.LogoutToken(map[string]any{"sub": "alice", "iss": app.P.URL, "aud": app.P.ClientID}) // unknown kid
-		if i%2 == 1 {
-			forged = corruptSignature(app.P.LogoutToken(map[string]any{"sub": "alice"})) // known kid
-		}
-		if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {forged}}); res.StatusCode != http.StatusBadRequest {
-			t.Fatalf("forged logout token %d: status %d, want 400", i, res.StatusCode)
-		}
-	}
-	if n := apptest.RequestsTo(app.P, "jwks") - before; n > 4 {
-		t.Errorf("30 forged logout tokens made %d JWKS fetches, want at most 4", n)
-	}
-	// A genuine token still works, and after a while a rotated key is
-	// found again.
-	if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {app.P.LogoutToken(map[string]any{"sub": "alice"})}}); res.StatusCode != http.StatusOK {
-		t.Errorf("genuine logout token after the flood: status %d, want 200", res.StatusCode)
-	}
-	app.P.RotateKey(false)
-	app.P.Advance(time.Minute)
-	if res, _ := postLogoutToken(t, app, url.Values{"logout_token": {app.P.LogoutToken(map[string]any{"sub": "bob"})}}); res.StatusCode != http.StatusOK {
-		t.Errorf("logout token signed with a rotated key: status %d, want 200", res.StatusCode)
-	}
 }

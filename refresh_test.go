@@ -276,34 +276,6 @@ func TestSessionLifetime(t *testing.T) {
 	}
 }
 
-// TestRefreshWhileKeysUnavailable: the refreshed ID token is signed with a
-// new key and the provider's JWKS cannot be fetched; the new tokens are
-// kept (the old refresh token was rotated away), the identity stays.
-func TestRefreshWhileKeysUnavailable(t *testing.T) {
-	app := apptest.New(t, authtest.Config{Rotation: authtest.Rotate}, nil)
-	c := app.Login(t, "alice")
-	_, before := apptest.Get(t, c, app.URL+"/token")
-	app.P.RotateKey(false)
-	app.P.Advance(2 * time.Hour)
-	app.P.FailNext(authtest.Fault{JWKSStatus: http.StatusServiceUnavailable})
-	res, after := apptest.Get(t, c, app.URL+"/token")
-	if res.StatusCode != http.StatusOK || after == before {
-		t.Fatalf("GET /token while the JWKS is down: %d %q, want 200 with a new token", res.StatusCode, after)
-	}
-	if status, u := app.Me(t, c); status != http.StatusOK || u.Subject != "alice" {
-		t.Errorf("GET /me: %d %+v, want alice still signed in", status, u)
-	}
-	// The next refresh, with the keys back, verifies its ID token.
-	app.P.Advance(2 * time.Hour)
-	app.P.FailNext(authtest.Fault{IDToken: func(c map[string]any) { c["name"] = "Alice Back" }})
-	if _, u := app.Me(t, c); u == nil || u.Name != "Alice Back" {
-		t.Errorf("user after the keys are back = %+v, want the refreshed name", u)
-	}
-	if n := app.P.Grants("refresh_token"); n != 2 {
-		t.Errorf("refresh_token grants = %d, want 2", n)
-	}
-}
-
 // TestClientKeepsTokenOnItsHost: Client follows a redirect on the same
 // host, but returns a redirect to another host instead of sending the
 // token there.
