@@ -26,15 +26,15 @@ import (
 )
 
 // newAppleApp serves the app over https with the Apple preset, pointed at
-// a fake Apple. logins receives the Identity OnLogin sees.
-func newAppleApp(t *testing.T, edit func(p *auth.Provider)) (*apptest.App, *fakeApple, *logins) {
+// a fake Apple. The Recorder receives the Identity OnLogin sees.
+func newAppleApp(t *testing.T, edit func(p *auth.Provider)) (*apptest.App, *fakeApple, *apptest.Recorder[auth.Identity]) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader) // a .p8 key is an ECDSA P-256 key
 	if err != nil {
 		t.Fatal(err)
 	}
 	apple := newFakeApple(t, "TEAM123456", "KEY1234567", &key.PublicKey)
-	seen := &logins{}
+	seen := &apptest.Recorder[auth.Identity]{}
 	app := apptest.StartTLS(t, func(appURL string) auth.Config {
 		apple.op.AddRedirectURI(appURL + "/auth/callback")
 		p := apple.provider(key)
@@ -46,33 +46,13 @@ func newAppleApp(t *testing.T, edit func(p *auth.Provider)) (*apptest.App, *fake
 			RedirectURL: appURL + "/auth/callback",
 			Now:         apple.op.Now,
 			OnLogin: func(_ context.Context, u *auth.Identity, _ *oauth2.Token) error {
-				seen.add(*u)
+				seen.Add(*u)
 				return nil
 			},
 		}
 	}, nil)
 	app.P = apple.op
 	return app, apple, seen
-}
-
-type logins struct {
-	mu  sync.Mutex
-	ids []auth.Identity
-}
-
-func (l *logins) add(u auth.Identity) {
-	l.mu.Lock()
-	l.ids = append(l.ids, u)
-	l.mu.Unlock()
-}
-
-func (l *logins) last() auth.Identity {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.ids) == 0 {
-		return auth.Identity{}
-	}
-	return l.ids[len(l.ids)-1]
 }
 
 // appleLogin signs in through the fake Apple's form_post page, and
@@ -115,7 +95,7 @@ func TestAppleLogin(t *testing.T) {
 	if err := u.DecodeClaims(&claims); err != nil || claims.GivenName != "Jane" || claims.FamilyName != "Appleseed" || !claims.EmailVerified || !claims.IsPrivateEmail || claims.Iss != apple.URL {
 		t.Errorf("first login: claims %+v (%v), want the names and the booleans email_verified and is_private_email true", claims, err)
 	}
-	if got := seen.last(); got.Name != "Jane Appleseed" || got.Subject != appleUserSub {
+	if got := seen.Last(); got.Name != "Jane Appleseed" || got.Subject != appleUserSub {
 		t.Errorf("OnLogin saw %+v, want Jane Appleseed", got)
 	}
 
@@ -132,7 +112,7 @@ func TestAppleLogin(t *testing.T) {
 	if u.Subject != appleUserSub || u.Name != "" || !u.EmailVerified {
 		t.Errorf("returning user: /me %+v, want the same user, without a name", u)
 	}
-	if got := seen.last(); got.Name != "" {
+	if got := seen.Last(); got.Name != "" {
 		t.Errorf("OnLogin for the returning user saw the name %q, want none", got.Name)
 	}
 	// Every client secret Apple got was valid (the fake checks iss, sub,

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -662,23 +661,14 @@ func TestBearerConfig(t *testing.T) {
 // TestBearerMetrics: Config.Metrics counts requests with a valid bearer
 // token, and with a refused one.
 func TestBearerMetrics(t *testing.T) {
-	var mu sync.Mutex
-	kinds := map[auth.EventKind]int{}
-	app := newBearerApp(t, authtest.Config{}, func(c *auth.Config) {
-		c.Metrics = func(e auth.Event) {
-			mu.Lock()
-			kinds[e.Kind]++
-			mu.Unlock()
-		}
-	})
+	ev := &events{}
+	app := newBearerApp(t, authtest.Config{}, func(c *auth.Config) { c.Metrics = ev.Add })
 	tok := app.P.AccessToken(authtest.AccessTokenOptions{Subject: "alice", Audience: "api"})
 	bearerGet(t, api, app, "/me", tok)
 	bearerGet(t, api, app, "/me", tok)
 	bearerGet(t, api, app, "/me", corruptSignature(tok))
-	mu.Lock()
-	defer mu.Unlock()
-	if kinds[auth.EventBearer] != 2 || kinds[auth.EventBearerRefused] != 1 || kinds[auth.EventSession] != 0 {
-		t.Errorf("events %v, want 2 bearer and 1 bearer_refused", kinds)
+	if b, r, s := ev.count(auth.EventBearer), ev.count(auth.EventBearerRefused), ev.count(auth.EventSession); b != 2 || r != 1 || s != 0 {
+		t.Errorf("events: %d bearer, %d bearer_refused, %d session; want 2 bearer and 1 bearer_refused", b, r, s)
 	}
 }
 

@@ -3,7 +3,6 @@ package auth_test
 import (
 	"net/http"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,21 +12,11 @@ import (
 )
 
 // events records what Config.Metrics receives.
-type events struct {
-	mu   sync.Mutex
-	seen []auth.Event
-}
+type events struct{ apptest.Recorder[auth.Event] }
 
-func (e *events) add(ev auth.Event) {
-	e.mu.Lock()
-	e.seen = append(e.seen, ev)
-	e.mu.Unlock()
-}
-
+// count returns the number of events of kind.
 func (e *events) count(kind auth.EventKind) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(slices.DeleteFunc(slices.Clone(e.seen), func(ev auth.Event) bool { return ev.Kind != kind }))
+	return len(slices.DeleteFunc(e.Seen(), func(ev auth.Event) bool { return ev.Kind != kind }))
 }
 
 // TestMetrics: sign-ins, requests with a session, refreshes (granted,
@@ -35,7 +24,7 @@ func (e *events) count(kind auth.EventKind) int {
 // counted, with the provider's name and nothing about the user.
 func TestMetrics(t *testing.T) {
 	ev := &events{}
-	app := apptest.New(t, authtest.Config{Rotation: authtest.Rotate}, func(c *auth.Config) { c.Metrics = ev.add })
+	app := apptest.New(t, authtest.Config{Rotation: authtest.Rotate}, func(c *auth.Config) { c.Metrics = ev.Add })
 	c := app.Login(t, "alice")
 	old := app.Clone(t, c)
 	app.P.Advance(2 * time.Hour)
@@ -61,7 +50,7 @@ func TestMetrics(t *testing.T) {
 	if ev.count(auth.EventSession) < 3 {
 		t.Errorf("session events = %d, want one per request with a session", ev.count(auth.EventSession))
 	}
-	for _, e := range ev.seen {
+	for _, e := range ev.Seen() {
 		if e.Provider != "" {
 			t.Errorf("event %+v: provider %q, want \"\" (the provider of Config.Issuer)", e, e.Provider)
 		}

@@ -15,6 +15,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -386,6 +387,38 @@ func RequestsTo(p *authtest.Provider, endpoint string) int {
 		}
 	}
 	return n
+}
+
+// Recorder keeps what a hook (Config.Metrics, OnLogin) hands it; it is
+// safe for concurrent use.
+type Recorder[T any] struct {
+	mu   sync.Mutex
+	seen []T
+}
+
+// Add records v.
+func (r *Recorder[T]) Add(v T) {
+	r.mu.Lock()
+	r.seen = append(r.seen, v)
+	r.mu.Unlock()
+}
+
+// Seen returns what was recorded, oldest first.
+func (r *Recorder[T]) Seen() []T {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.seen)
+}
+
+// Last returns what was recorded last, or the zero T.
+func (r *Recorder[T]) Last() T {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var v T
+	if len(r.seen) > 0 {
+		v = r.seen[len(r.seen)-1]
+	}
+	return v
 }
 
 // LogBuffer is a log sink safe for concurrent writes.
