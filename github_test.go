@@ -154,43 +154,40 @@ func TestGitHubWithoutEmailScope(t *testing.T) {
 	}
 }
 
-func TestGitHubTokenWithoutExpiry(t *testing.T) {
-	// An OAuth app's token has no expiry: the session keeps it, with no
-	// refresh, until it is revoked.
-	app, gh, clk := newGitHubApp(t, false)
-	c := apptest.Browser(t)
-	app.LoginAt(t, c, "/auth/login")
-	_, before := apptest.Get(t, c, app.URL+"/token")
-	clk.Advance(6 * 24 * time.Hour)
-	res, after := apptest.Get(t, c, app.URL+"/token")
-	if res.StatusCode != http.StatusOK || after != before {
-		t.Errorf("GET /token 6 days later: status %d, token changed %v; want 200 and the same token", res.StatusCode, after != before)
-	}
-	if n := gh.grantCount("refresh_token"); n != 0 {
-		t.Errorf("refresh grants = %d, want 0", n)
-	}
-}
-
-func TestGitHubAppExpiringTokens(t *testing.T) {
-	// A GitHub App's user token expires after 8 hours and comes with a
-	// refresh token, which is used like any provider's.
-	app, gh, clk := newGitHubApp(t, true)
-	c := apptest.Browser(t)
-	app.LoginAt(t, c, "/auth/login")
-	_, before := apptest.Get(t, c, app.URL+"/token")
-	if !strings.HasPrefix(before, "ghu_") {
-		t.Fatalf("access token %q, want a GitHub App user token", before)
-	}
-	clk.Advance(8*time.Hour + time.Minute)
-	res, after := apptest.Get(t, c, app.URL+"/token")
-	if res.StatusCode != http.StatusOK || after == before || !strings.HasPrefix(after, "ghu_") {
-		t.Errorf("GET /token after expiry: status %d, new token %v; want 200 and a refreshed token", res.StatusCode, after != before)
-	}
-	if n := gh.grantCount("refresh_token"); n != 1 {
-		t.Errorf("refresh grants = %d, want 1", n)
-	}
-	if status, u := app.Me(t, c); status != http.StatusOK || u.Subject != "583231" || u.Provider != "github" {
-		t.Errorf("GET /me after refresh: %d %+v, want octocat", status, u)
+func TestGitHubTokenExpiry(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		expiring  bool
+		advance   time.Duration
+		refreshes int
+	}{
+		// An OAuth app's token has no expiry: the session keeps it, with
+		// no refresh, until it is revoked.
+		{"OAuth app", false, 6 * 24 * time.Hour, 0},
+		// A GitHub App's user token (ghu_) expires after 8 hours and
+		// comes with a refresh token, which is used like any provider's.
+		{"GitHub App", true, 8*time.Hour + time.Minute, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			app, gh, clk := newGitHubApp(t, tt.expiring)
+			c := apptest.Browser(t)
+			app.LoginAt(t, c, "/auth/login")
+			_, before := apptest.Get(t, c, app.URL+"/token")
+			clk.Advance(tt.advance)
+			res, after := apptest.Get(t, c, app.URL+"/token")
+			if res.StatusCode != http.StatusOK || (after != before) != (tt.refreshes > 0) {
+				t.Errorf("GET /token %v later: status %d, token changed %v; want 200, changed %v", tt.advance, res.StatusCode, after != before, tt.refreshes > 0)
+			}
+			if tt.expiring && (!strings.HasPrefix(before, "ghu_") || !strings.HasPrefix(after, "ghu_")) {
+				t.Errorf("access tokens %q, %q; want GitHub App user tokens", before, after)
+			}
+			if n := gh.grantCount("refresh_token"); n != tt.refreshes {
+				t.Errorf("refresh grants = %d, want %d", n, tt.refreshes)
+			}
+			if status, u := app.Me(t, c); status != http.StatusOK || u.Subject != "583231" || u.Provider != "github" {
+				t.Errorf("GET /me %v later: %d %+v, want octocat", tt.advance, status, u)
+			}
+		})
 	}
 }
 
