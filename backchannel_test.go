@@ -67,14 +67,7 @@ func TestBackchannelLogoutFromProvider(t *testing.T) {
 	if err := app.P.BackchannelLogout("alice"); err != nil {
 		t.Fatalf("BackchannelLogout(alice): %v", err)
 	}
-	for i, c := range []*http.Client{alice1, alice2} {
-		if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
-			t.Errorf("GET /me as alice (browser %d) after back-channel logout: status %d, want 401", i+1, status)
-		}
-	}
-	if status, _ := app.Me(t, bob); status != http.StatusOK {
-		t.Errorf("GET /me as bob after alice's back-channel logout: status %d, want 200", status)
-	}
+	apptest.WantEnded(t, []*apptest.App{app}, "alice's back-channel logout", bob, alice1, alice2)
 	if got := store.Len(); got != 1 {
 		t.Errorf("sessions in the store = %d, want 1 (bob's)", got)
 	}
@@ -259,14 +252,7 @@ func TestEndSessions(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("EndSessions(alice) = %d, %v; want 2, nil", n, err)
 	}
-	for i, c := range []*http.Client{alice1, alice2} {
-		if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
-			t.Errorf("GET /me as alice (browser %d) after EndSessions: status %d, want 401", i+1, status)
-		}
-	}
-	if status, _ := app.Me(t, bob); status != http.StatusOK {
-		t.Errorf("GET /me as bob after EndSessions(alice): status %d, want 200", status)
-	}
+	apptest.WantEnded(t, []*apptest.App{app}, "EndSessions(alice)", bob, alice1, alice2)
 
 	store.setDown(true)
 	if _, err := app.M.EndSessions(context.Background(), "", "bob"); !errors.Is(err, auth.ErrStoreUnavailable) {

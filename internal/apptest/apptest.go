@@ -294,6 +294,23 @@ func (app *App) Me(t testing.TB, c *http.Client) (int, *auth.Identity) {
 	return res.StatusCode, &u
 }
 
+// WantEnded fails the test unless, on every one of apps, GET /me is 401
+// with each browser in ended and 200 with kept; after names what ended
+// the sessions.
+func WantEnded(t testing.TB, apps []*App, after string, kept *http.Client, ended ...*http.Client) {
+	t.Helper()
+	for _, app := range apps {
+		for i, c := range ended {
+			if status, _ := app.Me(t, c); status != http.StatusUnauthorized {
+				t.Errorf("GET %s/me with ended browser %d after %s: status %d, want 401", app.URL, i+1, after, status)
+			}
+		}
+		if status, _ := app.Me(t, kept); status != http.StatusOK {
+			t.Errorf("GET %s/me with another user's browser after %s: status %d, want 200", app.URL, after, status)
+		}
+	}
+}
+
 // SessionCookies returns the browser's session cookies for the app.
 func (app *App) SessionCookies(c *http.Client) []*http.Cookie {
 	u, _ := url.Parse(app.URL)
