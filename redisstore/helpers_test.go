@@ -86,6 +86,17 @@ func (tp topology) client(t testing.TB) redis.UniversalClient {
 	return connect(t, tp.name, u, nil)
 }
 
+// unreachable returns a client of the topology's kind for a server that
+// is not there (127.0.0.1:1), which does not retry.
+func (tp topology) unreachable(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	u := "redis://127.0.0.1:1"
+	if tp.name == "sentinel" {
+		u += "?master_name=mymaster"
+	}
+	return connect(t, tp.name, u, func(o *redis.UniversalOptions) { o.MaxRetries, o.DialerRetries = -1, 1 })
+}
+
 // connect returns a client of the kind (standalone, sentinel, cluster)
 // for the URL, with edit applied to its options, closed by t.Cleanup.
 func connect(t testing.TB, kind, rawURL string, edit func(*redis.UniversalOptions)) redis.UniversalClient {
