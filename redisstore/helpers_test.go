@@ -170,6 +170,17 @@ func keys(t testing.TB, c redis.UniversalClient, prefix string) []string {
 	return out
 }
 
+// wantOnlyTombstones fails the test if a key under prefix other than a
+// deleted session's tombstone is left after a deletion (such as logout).
+func wantOnlyTombstones(t testing.TB, c redis.UniversalClient, prefix, deletion string) {
+	t.Helper()
+	for _, k := range keys(t, c, prefix) {
+		if !strings.HasSuffix(k, "}:gone") {
+			t.Errorf("key %s left after %s", k, deletion)
+		}
+	}
+}
+
 // deleteKeys deletes the keys under prefix, one DEL each: on a Cluster
 // they are in many slots.
 func deleteKeys(t testing.TB, c redis.UniversalClient, prefix string) {

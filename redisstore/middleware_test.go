@@ -81,11 +81,7 @@ func testLogoutRevokes(t *testing.T, tp topology) {
 			t.Errorf("GET /me on instance %d with a copy of the logged-out cookie: status %d, want 401", i+1, status)
 		}
 	}
-	for _, k := range keys(t, c, prefix) {
-		if !strings.HasSuffix(k, "}:gone") {
-			t.Errorf("key %s left after logout", k)
-		}
-	}
+	wantOnlyTombstones(t, c, prefix, "logout")
 }
 
 // TestUnknownSessionIsAnonymous: a session ID Redis does not know
