@@ -186,16 +186,24 @@ func testSaveIndexUnreachable(t *testing.T, tp topology) {
 	}
 }
 
+// mustLock takes id's refresh lock through l with ttl, or fails the test;
+// when says when, in the message.
+func mustLock(t *testing.T, ctx context.Context, l auth.RefreshLocker, id string, ttl time.Duration, when string) (unlock func()) {
+	t.Helper()
+	unlock, err := l.LockRefresh(ctx, id, ttl)
+	if err != nil {
+		t.Fatalf("LockRefresh%s: %v", when, err)
+	}
+	return unlock
+}
+
 func TestLockRefresh(t *testing.T) { onEachTopology(t, testLockRefresh) }
 
 func testLockRefresh(t *testing.T, tp topology) {
 	s, _, _ := newStore(t, tp)
 	ctx := context.Background()
 	id := newID()
-	unlock, err := s.LockRefresh(ctx, id, time.Second)
-	if err != nil {
-		t.Fatalf("LockRefresh: %v", err)
-	}
+	unlock := mustLock(t, ctx, s, id, time.Second, "")
 	// Held: another holder waits, and gives up after its ttl.
 	start := time.Now()
 	if _, err := s.LockRefresh(ctx, id, 150*time.Millisecond); err == nil {
@@ -237,17 +245,10 @@ func testLockHolderDies(t *testing.T, tp topology) {
 	ctx := context.Background()
 	id := newID()
 	dead := tp.client(t)
-	_, err := redisstore.New(dead, redisstore.Options{Prefix: prefix}).LockRefresh(ctx, id, 300*time.Millisecond)
-	if err != nil {
-		t.Fatalf("LockRefresh: %v", err)
-	}
+	mustLock(t, ctx, redisstore.New(dead, redisstore.Options{Prefix: prefix}), id, 300*time.Millisecond, "")
 	dead.Close() // the process dies without unlocking
 	start := time.Now()
-	unlock, err := s.LockRefresh(ctx, id, 5*time.Second)
-	if err != nil {
-		t.Fatalf("LockRefresh after the holder died: %v", err)
-	}
-	defer unlock()
+	defer mustLock(t, ctx, s, id, 5*time.Second, " after the holder died")()
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("LockRefresh after the holder died waited %v, want at most about its ttl (300ms)", d)
 	}
@@ -262,10 +263,7 @@ func testLockRenewed(t *testing.T, tp topology) {
 	ctx := context.Background()
 	id := newID()
 	const ttl = 200 * time.Millisecond
-	unlock, err := s.LockRefresh(ctx, id, ttl)
-	if err != nil {
-		t.Fatalf("LockRefresh: %v", err)
-	}
+	unlock := mustLock(t, ctx, s, id, ttl, "")
 	for deadline := time.Now().Add(5 * ttl); time.Now().Before(deadline); {
 		// Each try waits for at most its own ttl.
 		if unlock2, err := s.LockRefresh(ctx, id, ttl/2); err == nil {
@@ -278,11 +276,7 @@ func testLockRenewed(t *testing.T, tp topology) {
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	start := time.Now()
-	unlock, err = s.LockRefresh(cctx, id, ttl)
-	if err != nil {
-		t.Fatalf("LockRefresh after unlock: %v", err)
-	}
-	unlock()
+	mustLock(t, cctx, s, id, ttl, " after unlock")()
 	if d := time.Since(start); d > 100*time.Millisecond {
 		t.Errorf("LockRefresh after unlock took %v, want it at once", d)
 	}
@@ -300,16 +294,9 @@ func testLockLostWhileCutOff(t *testing.T, tp topology) {
 	c1 := tp.client(t)
 	f := addFaults(c1)
 	const ttl = 300 * time.Millisecond
-	late, err := redisstore.New(c1, redisstore.Options{Prefix: prefix}).LockRefresh(ctx, id, ttl)
-	if err != nil {
-		t.Fatalf("LockRefresh: %v", err)
-	}
+	late := mustLock(t, ctx, redisstore.New(c1, redisstore.Options{Prefix: prefix}), id, ttl, "")
 	f.setCut(func(string) bool { return true })
-	unlock, err := s.LockRefresh(ctx, id, 5*time.Second)
-	if err != nil {
-		t.Fatalf("LockRefresh while the holder is cut off: %v, want the lock after its ttl", err)
-	}
-	defer unlock()
+	defer mustLock(t, ctx, s, id, 5*time.Second, " while the holder is cut off (want it after its ttl)")()
 	f.setCut(nil)
 	time.Sleep(ttl) // the first holder's renewals run again
 	late()
@@ -352,11 +339,7 @@ func testLockWaitIsGentle(t *testing.T, tp topology) {
 	s, _, prefix := newStore(t, tp)
 	ctx := context.Background()
 	id := newID()
-	unlock, err := s.LockRefresh(ctx, id, 5*time.Second)
-	if err != nil {
-		t.Fatalf("LockRefresh: %v", err)
-	}
-	defer unlock()
+	defer mustLock(t, ctx, s, id, 5*time.Second, "")()
 	c2 := tp.client(t)
 	f := addFaults(c2)
 	f.setWatch(func(arg string) bool { return strings.Contains(arg, id) })
