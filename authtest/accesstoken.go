@@ -2,8 +2,6 @@ package authtest
 
 import (
 	"crypto/rand"
-	"encoding/json"
-	"fmt"
 	"maps"
 	"time"
 
@@ -91,24 +89,10 @@ func (p *Provider) AccessToken(opts AccessTokenOptions) string {
 	if opts.Scope != "" {
 		c["scope"] = opts.Scope
 	}
-	for k, v := range opts.Claims {
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
-		}
-	}
-	payload, err := json.Marshal(c)
-	if err != nil {
-		panic(fmt.Sprintf("authtest: AccessToken: %v", err))
-	}
+	setClaims(c, opts.Claims)
 	typ := opts.Type
 	if typ == "" {
 		typ = "at+jwt"
 	}
-	tok, err := key.signTyped(payload, true, jose.ContentType(typ))
-	if err != nil {
-		panic(fmt.Sprintf("authtest: AccessToken: signing: %v", err))
-	}
-	return tok
+	return key.mustSignClaims("AccessToken", c, jose.ContentType(typ))
 }

@@ -52,22 +52,8 @@ func (p *Provider) LogoutToken(claims map[string]any) string {
 		"jti":    rand.Text(),
 		"events": map[string]any{backchannelEvent: map[string]any{}},
 	}
-	for k, v := range claims {
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
-		}
-	}
-	payload, err := json.Marshal(c)
-	if err != nil {
-		panic(fmt.Sprintf("authtest: LogoutToken: %v", err))
-	}
-	tok, err := key.signTyped(payload, true, "logout+jwt")
-	if err != nil {
-		panic(fmt.Sprintf("authtest: LogoutToken: signing: %v", err))
-	}
-	return tok
+	setClaims(c, claims)
+	return key.mustSignClaims("LogoutToken", c, "logout+jwt")
 }
 
 // BackchannelLogout tells the client that the user sub has signed out at

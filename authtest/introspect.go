@@ -14,22 +14,14 @@ import (
 // "token_use": "refresh_token" as Ory Hydra marks it. Anything else,
 // expired, revoked or unknown, is {"active": false} (§2.2).
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
-	form := r.PostForm
-	if k := repeatedParam(form); k != "" {
-		p.writeError(w, badRequest("invalid_request", "parameter "+k+" appears more than once"))
-		return
-	}
-	if _, e := p.authenticate(r); e != nil {
+	_, tok, e := p.tokenRequest(r)
+	if e != nil {
 		p.writeError(w, e)
-		return
-	}
-	if !form.Has("token") {
-		p.writeError(w, badRequest("invalid_request", "token missing"))
 		return
 	}
 	p.mu.Lock()
 	now := p.now()
-	t := p.tokens[form.Get("token")]
+	t := p.tokens[tok]
 	answer := map[string]any{"active": false}
 	if t != nil && t.valid(now) {
 		answer = p.userClaims(t.g.sub, t.scope)
@@ -48,13 +40,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 				answer["aud"] = []string{t.g.clientID}
 			}
 		}
-		for k, v := range t.claims {
-			if v == nil {
-				delete(answer, k)
-			} else {
-				answer[k] = v
-			}
-		}
+		setClaims(answer, t.claims)
 	}
 	p.mu.Unlock()
 	noStore(w)

@@ -134,6 +134,31 @@ func (k *signingKey) signTyped(payload []byte, withKID bool, typ jose.ContentTyp
 	return jws.CompactSerialize()
 }
 
+// mustSignClaims signs the claims c, with the key's kid, as a JWT of type
+// typ; it panics, naming the exported method fn, if that fails.
+func (k *signingKey) mustSignClaims(fn string, c map[string]any, typ jose.ContentType) string {
+	payload, err := json.Marshal(c)
+	if err != nil {
+		panic(fmt.Sprintf("authtest: %s: %v", fn, err))
+	}
+	tok, err := k.signTyped(payload, true, typ)
+	if err != nil {
+		panic(fmt.Sprintf("authtest: %s: signing: %v", fn, err))
+	}
+	return tok
+}
+
+// setClaims sets the claims of edits in c; a nil value deletes the claim.
+func setClaims(c, edits map[string]any) {
+	for k, v := range edits {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+}
+
 // signIDToken signs claims with key, or breaks the result as
 // Fault.IDTokenSigning says.
 func (p *Provider) signIDToken(key *signingKey, claims map[string]any, fault string) (string, error) {

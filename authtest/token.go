@@ -405,26 +405,34 @@ func validVerifier(v string) bool {
 	return true
 }
 
+// tokenRequest checks a request to the revocation or introspection
+// endpoint (RFC 7009 §2.1, RFC 7662 §2.1): each parameter once, the client
+// authenticated, a token. It returns the client_id and the token.
+func (p *Provider) tokenRequest(r *http.Request) (clientID, token string, e *oauthError) {
+	form := r.PostForm
+	if k := repeatedParam(form); k != "" {
+		return "", "", badRequest("invalid_request", "parameter "+k+" appears more than once")
+	}
+	if clientID, e = p.authenticate(r); e != nil {
+		return "", "", e
+	}
+	if !form.Has("token") {
+		return "", "", badRequest("invalid_request", "token missing")
+	}
+	return clientID, form.Get("token"), nil
+}
+
 // revoke serves the revocation endpoint (RFC 7009). Revoking a refresh
 // token revokes its whole grant, access tokens included; revoking an
 // access token revokes only that token. Unknown tokens get 200 too.
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
-	form := r.PostForm
-	if k := repeatedParam(form); k != "" {
-		p.writeError(w, badRequest("invalid_request", "parameter "+k+" appears more than once"))
-		return
-	}
-	clientID, e := p.authenticate(r)
+	clientID, tok, e := p.tokenRequest(r)
 	if e != nil {
 		p.writeError(w, e)
 		return
 	}
-	if !form.Has("token") {
-		p.writeError(w, badRequest("invalid_request", "token missing"))
-		return
-	}
 	p.mu.Lock()
-	if t := p.tokens[form.Get("token")]; t != nil && t.g.clientID == clientID {
+	if t := p.tokens[tok]; t != nil && t.g.clientID == clientID {
 		if t.refresh {
 			t.g.revoked = true
 		} else {
