@@ -121,6 +121,17 @@ func Example() {
 	// authorization_code grants: 1
 }
 
+// greeting GETs app's /me with the browser: the signed-in user's greeting.
+func greeting(t *testing.T, browser *http.Client, app string) string {
+	res, err := browser.Get(app + "/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return string(body)
+}
+
 // A test of your own handler signs a user in with Login, then calls the
 // handler with the browser Login returns, which holds the application's
 // session cookie.
@@ -133,13 +144,8 @@ func ExampleProvider_Login() {
 	defer app.Close()
 
 	browser := p.Login(t, app.URL+"/login", "bob")
-	res, err := browser.Get(app.URL + "/me")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if body, _ := io.ReadAll(res.Body); string(body) != "hello bob@example.com" {
-		t.Errorf("GET /me: got %q, want %q", body, "hello bob@example.com")
+	if got := greeting(t, browser, app.URL); got != "hello bob@example.com" {
+		t.Errorf("GET /me: got %q, want %q", got, "hello bob@example.com")
 	}
 }
 
@@ -167,13 +173,8 @@ func ExampleProvider_Login_middleware() {
 	})))
 
 	browser := p.Login(t, app.URL+"/auth/login", "bob")
-	res, err := browser.Get(app.URL + "/me")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if body, _ := io.ReadAll(res.Body); string(body) != "hello bob@example.com" {
-		t.Errorf("GET /me: got %q, want %q", body, "hello bob@example.com")
+	if got := greeting(t, browser, app.URL); got != "hello bob@example.com" {
+		t.Errorf("GET /me: got %q, want %q", got, "hello bob@example.com")
 	}
 }
 
