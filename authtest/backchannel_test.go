@@ -1,7 +1,6 @@
 package authtest_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -52,12 +51,8 @@ func (lr *logoutReceiver) received() []string {
 // go-oidc and the provider's clock.
 func verifyLogout(t *testing.T, p *authtest.Provider, raw string) (*oidc.LogoutToken, error) {
 	t.Helper()
-	ctx := oidc.ClientContext(context.Background(), p.Client())
-	op, err := oidc.NewProvider(ctx, p.URL)
-	if err != nil {
-		t.Fatalf("oidc.NewProvider: %v", err)
-	}
-	return op.Verifier(&oidc.Config{ClientID: p.ClientID, Now: p.Now}).VerifyLogout(ctx, raw)
+	ctx, _, v := goOIDC(t, p)
+	return v.VerifyLogout(ctx, raw)
 }
 
 func TestBackchannelLogout(t *testing.T) {

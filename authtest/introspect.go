@@ -14,9 +14,8 @@ import (
 // "token_use": "refresh_token" as Ory Hydra marks it. Anything else,
 // expired, revoked or unknown, is {"active": false} (§2.2).
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
-	_, tok, e := p.tokenRequest(r)
-	if e != nil {
-		p.writeError(w, e)
+	_, tok, ok := p.tokenRequest(w, r)
+	if !ok {
 		return
 	}
 	p.mu.Lock()

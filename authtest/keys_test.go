@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/gatehouse/auth/authtest"
 )
 
@@ -86,12 +85,7 @@ func TestRotateKey(t *testing.T) {
 			t.Parallel()
 			p := newProvider(t, authtest.Config{})
 			// One verifier throughout, as in an application: it caches keys.
-			ctx := oidc.ClientContext(context.Background(), p.Client())
-			op, err := oidc.NewProvider(ctx, p.URL)
-			if err != nil {
-				t.Fatalf("oidc.NewProvider: %v", err)
-			}
-			v := op.Verifier(&oidc.Config{ClientID: p.ClientID, Now: p.Now})
+			ctx, _, v := goOIDC(t, p)
 			old := login(t, p, "alice").IDToken
 			if _, err := v.Verify(ctx, old); err != nil {
 				t.Fatalf("Verify(old token) before RotateKey: %v", err)

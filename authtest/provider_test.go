@@ -161,16 +161,25 @@ func login(t *testing.T, p *authtest.Provider, sub string, kv ...string) tokenRe
 	return tr
 }
 
-// verify checks an ID token the way a relying party does, with go-oidc
-// and the provider's clock.
-func verify(t *testing.T, p *authtest.Provider, rawIDToken string) (*oidc.IDToken, error) {
+// goOIDC discovers p with go-oidc, as a relying party does, and returns
+// the context for its requests (through p's client), the provider, and
+// its ID token verifier on p's clock.
+func goOIDC(t *testing.T, p *authtest.Provider) (context.Context, *oidc.Provider, *oidc.IDTokenVerifier) {
 	t.Helper()
 	ctx := oidc.ClientContext(context.Background(), p.Client())
 	op, err := oidc.NewProvider(ctx, p.URL)
 	if err != nil {
 		t.Fatalf("oidc.NewProvider: %v", err)
 	}
-	return op.Verifier(&oidc.Config{ClientID: p.ClientID, Now: p.Now}).Verify(ctx, rawIDToken)
+	return ctx, op, op.Verifier(&oidc.Config{ClientID: p.ClientID, Now: p.Now})
+}
+
+// verify checks an ID token the way a relying party does, with go-oidc
+// and the provider's clock.
+func verify(t *testing.T, p *authtest.Provider, rawIDToken string) (*oidc.IDToken, error) {
+	t.Helper()
+	ctx, _, v := goOIDC(t, p)
+	return v.Verify(ctx, rawIDToken)
 }
 
 // jwtPart decodes part i (0 header, 1 claims) of a JWT without
@@ -216,11 +225,7 @@ func userinfo(t *testing.T, p *authtest.Provider, accessToken string) (*http.Res
 func TestOAuth2Client(t *testing.T) {
 	t.Parallel()
 	p := newProvider(t, authtest.Config{})
-	ctx := oidc.ClientContext(context.Background(), p.Client())
-	op, err := oidc.NewProvider(ctx, p.URL)
-	if err != nil {
-		t.Fatalf("oidc.NewProvider: %v", err)
-	}
+	ctx, op, idVerifier := goOIDC(t, p)
 	conf := oauth2.Config{
 		ClientID:     p.ClientID,
 		ClientSecret: p.ClientSecret,
@@ -228,7 +233,6 @@ func TestOAuth2Client(t *testing.T) {
 		RedirectURL:  redirectURI,
 		Scopes:       []string{oidc.ScopeOpenID, "email", "profile"},
 	}
-	idVerifier := op.Verifier(&oidc.Config{ClientID: p.ClientID, Now: p.Now})
 
 	pkce := oauth2.GenerateVerifier()
 	res, _ := get(t, p.Browser(t, "alice"), conf.AuthCodeURL("state-1", oauth2.S256ChallengeOption(pkce), oidc.Nonce("nonce-1")))

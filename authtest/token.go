@@ -407,28 +407,29 @@ func validVerifier(v string) bool {
 
 // tokenRequest checks a request to the revocation or introspection
 // endpoint (RFC 7009 §2.1, RFC 7662 §2.1): each parameter once, the client
-// authenticated, a token. It returns the client_id and the token.
-func (p *Provider) tokenRequest(r *http.Request) (clientID, token string, e *oauthError) {
+// authenticated, a token. It returns the client_id and the token, or
+// answers the error and returns false.
+func (p *Provider) tokenRequest(w http.ResponseWriter, r *http.Request) (clientID, token string, ok bool) {
 	form := r.PostForm
+	var e *oauthError
 	if k := repeatedParam(form); k != "" {
-		return "", "", badRequest("invalid_request", "parameter "+k+" appears more than once")
+		e = badRequest("invalid_request", "parameter "+k+" appears more than once")
+	} else if clientID, e = p.authenticate(r); e == nil && !form.Has("token") {
+		e = badRequest("invalid_request", "token missing")
 	}
-	if clientID, e = p.authenticate(r); e != nil {
-		return "", "", e
+	if e != nil {
+		p.writeError(w, e)
+		return "", "", false
 	}
-	if !form.Has("token") {
-		return "", "", badRequest("invalid_request", "token missing")
-	}
-	return clientID, form.Get("token"), nil
+	return clientID, form.Get("token"), true
 }
 
 // revoke serves the revocation endpoint (RFC 7009). Revoking a refresh
 // token revokes its whole grant, access tokens included; revoking an
 // access token revokes only that token. Unknown tokens get 200 too.
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
-	clientID, tok, e := p.tokenRequest(r)
-	if e != nil {
-		p.writeError(w, e)
+	clientID, tok, ok := p.tokenRequest(w, r)
+	if !ok {
 		return
 	}
 	p.mu.Lock()
