@@ -614,22 +614,9 @@ func (c *accessClaims) strings(val string) []string {
 var accessClaimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "scope", "scp", "typ", "nonce", "at_hash", "c_hash", "active", "token_type", "token_use"}
 
 // accessClaimName returns the claim of accessClaimNames that the raw
-// object key k stands for, as encoding/json would match it (unescaped,
-// case-insensitively with Unicode folding), or k itself.
-func accessClaimName(k string) string {
-	for i := 0; i < len(k); i++ {
-		if c := k[i]; c >= 0x80 || c == '\\' || 'A' <= c && c <= 'Z' {
-			name := jsonString(`"` + k + `"`)
-			for _, f := range accessClaimNames {
-				if strings.EqualFold(name, f) {
-					return f
-				}
-			}
-			return k
-		}
-	}
-	return k
-}
+// object key k stands for, as encoding/json would match it, or k itself
+// (see claimName).
+func accessClaimName(k string) string { return claimName(k, accessClaimNames[:]) }
 
 // joinScopes returns the scopes of scope and scp values as one
 // space-separated list: each string value may itself be a list.

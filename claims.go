@@ -68,16 +68,21 @@ func (u *Identity) setField(key, val string) {
 var identityClaims = [...]string{"sub", "email", "name", "picture", "email_verified"}
 
 // claimField returns the name of the Identity claim that the raw object
-// key k stands for, or k itself when it stands for none of them. Keys are
-// matched as encoding/json matches names to struct fields (as go-oidc and
+// key k stands for, or k itself when it stands for none of them (see
+// claimName).
+func claimField(k string) string { return claimName(k, identityClaims[:]) }
+
+// claimName returns the claim of names that the raw object key k stands
+// for, or k itself when it stands for none of them. Keys are matched as
+// encoding/json matches names to struct fields (as go-oidc and
 // DecodeClaims read them): unescaped, and case-insensitively with Unicode
 // folding, so "SUB" and "ſub" are "sub" too. A lowercase ASCII key without
 // escapes, as nearly every key is, is matched as it is.
-func claimField(k string) string {
+func claimName(k string, names []string) string {
 	for i := 0; i < len(k); i++ {
 		if c := k[i]; c >= 0x80 || c == '\\' || 'A' <= c && c <= 'Z' {
 			name := jsonString(`"` + k + `"`)
-			for _, f := range identityClaims {
+			for _, f := range names {
 				if strings.EqualFold(name, f) {
 					return f
 				}
@@ -303,51 +308,9 @@ func (s *scanner) value(depth int) bool {
 	case c == '"':
 		return s.str()
 	case c == '{':
-		s.i++
-		s.ws()
-		if s.eat('}') {
-			return true
-		}
-		for {
-			s.ws()
-			if !s.str() {
-				return false
-			}
-			s.ws()
-			if !s.eat(':') {
-				return false
-			}
-			s.ws()
-			if !s.value(depth + 1) {
-				return false
-			}
-			s.ws()
-			if s.eat('}') {
-				return true
-			}
-			if !s.eat(',') {
-				return false
-			}
-		}
+		return s.elements('}', depth)
 	case c == '[':
-		s.i++
-		s.ws()
-		if s.eat(']') {
-			return true
-		}
-		for {
-			s.ws()
-			if !s.value(depth + 1) {
-				return false
-			}
-			s.ws()
-			if s.eat(']') {
-				return true
-			}
-			if !s.eat(',') {
-				return false
-			}
-		}
+		return s.elements(']', depth)
 	case c == 't':
 		return s.lit("true")
 	case c == 'f':
@@ -358,6 +321,39 @@ func (s *scanner) value(depth int) bool {
 		return s.number()
 	}
 	return false
+}
+
+// elements steps over the members of an object (end '}') or the elements
+// of an array (end ']'), from the opening byte to the end.
+func (s *scanner) elements(end byte, depth int) bool {
+	s.i++
+	s.ws()
+	if s.eat(end) {
+		return true
+	}
+	for {
+		s.ws()
+		if end == '}' {
+			if !s.str() {
+				return false
+			}
+			s.ws()
+			if !s.eat(':') {
+				return false
+			}
+			s.ws()
+		}
+		if !s.value(depth + 1) {
+			return false
+		}
+		s.ws()
+		if s.eat(end) {
+			return true
+		}
+		if !s.eat(',') {
+			return false
+		}
+	}
 }
 
 // number steps over -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
