@@ -13,6 +13,22 @@ import (
 	"github.com/gatehouse/auth/internal/apptest"
 )
 
+// meWith GETs app's /me as an API call that carries exactly cookies, as
+// a browser that holds them, or a thief, sends them.
+func meWith(t *testing.T, app *apptest.App, cookies ...*http.Cookie) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("GET", app.URL+"/me", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/json")
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	res, _ := apptest.Do(t, http.DefaultClient, req)
+	return res
+}
+
 func TestTamperedCookiesAreAnonymous(t *testing.T) {
 	app := apptest.New(t, authtest.Config{}, nil)
 	c := app.Login(t, "alice")
@@ -38,14 +54,7 @@ func TestTamperedCookiesAreAnonymous(t *testing.T) {
 		{"huge", strings.Repeat("A", 4000)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest("GET", app.URL+"/me", nil)
-			req.Header.Set("Accept", "application/json")
-			req.Header.Set("Cookie", "gatehouse="+tt.value)
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res.Body.Close()
+			res := meWith(t, app, &http.Cookie{Name: "gatehouse", Value: tt.value})
 			if res.StatusCode != http.StatusUnauthorized {
 				t.Errorf("GET /me with a %s cookie: status = %d, want 401", tt.name, res.StatusCode)
 			}
@@ -62,15 +71,7 @@ func TestCookieFromAnotherSecret(t *testing.T) {
 	other := apptest.NewFor(t, p, func(c *auth.Config) { c.CookieSecret = []byte(strings.Repeat("z", 32)) })
 	c := other.Login(t, "alice")
 	app := apptest.NewFor(t, p, nil)
-	req, _ := http.NewRequest("GET", app.URL+"/me", nil)
-	req.Header.Set("Accept", "application/json")
-	req.AddCookie(other.SessionCookies(c)[0])
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusUnauthorized {
+	if res := meWith(t, app, other.SessionCookies(c)[0]); res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("cookie sealed with another secret: status = %d, want 401", res.StatusCode)
 	}
 }
@@ -108,17 +109,7 @@ func TestSessionBoundToDeployment(t *testing.T) {
 				t.Fatalf("staging GET /me: %d, want 200", status)
 			}
 			prod := tt.prod(t)
-			req, _ := http.NewRequest("GET", prod.URL+"/me", nil)
-			req.Header.Set("Accept", "application/json")
-			for _, ck := range stg.SessionCookies(c) {
-				req.AddCookie(ck)
-			}
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res.Body.Close()
-			if res.StatusCode != http.StatusUnauthorized {
+			if res := meWith(t, prod, stg.SessionCookies(c)...); res.StatusCode != http.StatusUnauthorized {
 				t.Errorf("staging's session at production (%s): status = %d, want 401", tt.name, res.StatusCode)
 			}
 		})
@@ -134,15 +125,7 @@ func TestSecretRotation(t *testing.T) {
 	cookie := before.SessionCookies(c)[0]
 
 	after := apptest.NewFor(t, p, func(c *auth.Config) { c.PreviousCookieSecrets = [][]byte{oldSecret} })
-	req, _ := http.NewRequest("GET", after.URL+"/me", nil)
-	req.Header.Set("Accept", "application/json")
-	req.AddCookie(cookie)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
+	if res := meWith(t, after, cookie); res.StatusCode != http.StatusOK {
 		t.Errorf("cookie sealed with the previous secret: status = %d, want 200", res.StatusCode)
 	}
 }
@@ -205,17 +188,7 @@ func TestMissingChunkIsAnonymous(t *testing.T) {
 			keep = append(keep, ck)
 		}
 	}
-	req, _ := http.NewRequest("GET", app.URL+"/me", nil)
-	req.Header.Set("Accept", "application/json")
-	for _, ck := range keep {
-		req.AddCookie(ck)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if len(keep) < 2 || res.StatusCode != http.StatusUnauthorized {
+	if res := meWith(t, app, keep...); len(keep) < 2 || res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("session with chunk 1 missing (%d cookies at %s): status = %d, want 401", len(keep), u, res.StatusCode)
 	}
 }
