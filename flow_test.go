@@ -283,48 +283,55 @@ func TestOnLogin(t *testing.T) {
 }
 
 func TestUserinfo(t *testing.T) {
-	t.Run("adds claims the ID token lacks", func(t *testing.T) {
-		app := apptest.New(t, authtest.Config{}, nil)
-		c, _, _ := app.LoginWithFault(t, "alice", authtest.Fault{UserinfoClaims: func(c map[string]any) { c["locale"] = "fr"; c["name"] = "Changed" }})
-		_, u := app.Me(t, c)
-		var cl struct{ Locale, Name string }
-		if u == nil || u.DecodeClaims(&cl) != nil || cl.Locale != "fr" || u.Name != "Alice Example" {
-			t.Errorf("user = %+v, want locale fr from userinfo and the ID token's name", u)
-		}
-	})
-	t.Run("another sub is ignored", func(t *testing.T) {
-		app := apptest.New(t, authtest.Config{}, nil)
-		c, _, _ := app.LoginWithFault(t, "alice", authtest.Fault{UserinfoClaims: func(c map[string]any) { c["sub"] = "mallory"; c["locale"] = "evil" }})
-		_, u := app.Me(t, c)
-		if u == nil || u.Subject != "alice" || strings.Contains(string(u.Claims), "evil") {
-			t.Errorf("user = %+v, want alice without the other sub's claims", u)
-		}
-	})
-	t.Run("a claim of the ID token in another case is not added", func(t *testing.T) {
+	app := apptest.New(t, authtest.Config{}, nil)
+	for _, tt := range []struct {
+		name  string
+		fault authtest.Fault
+		check func(t *testing.T, status int, u *auth.Identity, logs string)
+	}{
+		{"adds claims the ID token lacks", authtest.Fault{UserinfoClaims: func(c map[string]any) { c["locale"] = "fr"; c["name"] = "Changed" }},
+			func(t *testing.T, _ int, u *auth.Identity, _ string) {
+				var cl struct{ Locale, Name string }
+				if u == nil || u.DecodeClaims(&cl) != nil || cl.Locale != "fr" || u.Name != "Alice Example" {
+					t.Errorf("user = %+v, want locale fr from userinfo and the ID token's name", u)
+				}
+			}},
+		{"another sub is ignored", authtest.Fault{UserinfoClaims: func(c map[string]any) { c["sub"] = "mallory"; c["locale"] = "evil" }},
+			func(t *testing.T, _ int, u *auth.Identity, _ string) {
+				if u == nil || u.Subject != "alice" || strings.Contains(string(u.Claims), "evil") {
+					t.Errorf("user = %+v, want alice without the other sub's claims", u)
+				}
+			}},
 		// "EMAIL" is "email" to encoding/json (and so to DecodeClaims and
 		// go-oidc): the ID token's email must be the only one.
-		app := apptest.New(t, authtest.Config{}, nil)
-		c, _, _ := app.LoginWithFault(t, "alice", authtest.Fault{UserinfoClaims: func(c map[string]any) { c["EMAIL"] = "mallory@example.com"; c["locale"] = "fr" }})
-		_, u := app.Me(t, c)
-		var cl struct{ Email, Locale string }
-		if u == nil || u.DecodeClaims(&cl) != nil || cl.Email != "alice@example.com" || u.Email != "alice@example.com" {
-			t.Errorf("user = %+v (claims read as %+v), want alice@example.com everywhere", u, cl)
-		}
-		// Userinfo naming email twice (email, EMAIL) is ambiguous: ignored.
-		if cl.Locale != "" || !strings.Contains(app.Logs.String(), "ignoring userinfo") {
-			t.Errorf("locale = %q, logs %q: want userinfo ignored, and said so", cl.Locale, app.Logs)
-		}
-	})
-	t.Run("failure does not block login", func(t *testing.T) {
-		app := apptest.New(t, authtest.Config{}, nil)
-		c, _, _ := app.LoginWithFault(t, "alice", authtest.Fault{UserinfoStatus: 500})
-		if status, u := app.Me(t, c); status != http.StatusOK || u.Subject != "alice" {
-			t.Errorf("GET /me: %d %+v, want alice", status, u)
-		}
-		if logs := app.Logs.String(); !strings.Contains(logs, "userinfo request failed") || !strings.Contains(logs, "500") {
-			t.Errorf("log = %q, want the userinfo failure with its status", logs)
-		}
-	})
+		{"a claim of the ID token in another case is not added", authtest.Fault{UserinfoClaims: func(c map[string]any) { c["EMAIL"] = "mallory@example.com"; c["locale"] = "fr" }},
+			func(t *testing.T, _ int, u *auth.Identity, logs string) {
+				var cl struct{ Email, Locale string }
+				if u == nil || u.DecodeClaims(&cl) != nil || cl.Email != "alice@example.com" || u.Email != "alice@example.com" {
+					t.Errorf("user = %+v (claims read as %+v), want alice@example.com everywhere", u, cl)
+				}
+				// Userinfo naming email twice (email, EMAIL) is ambiguous: ignored.
+				if cl.Locale != "" || !strings.Contains(logs, "ignoring userinfo") {
+					t.Errorf("locale = %q, logs %q: want userinfo ignored, and said so", cl.Locale, logs)
+				}
+			}},
+		{"failure does not block login", authtest.Fault{UserinfoStatus: 500},
+			func(t *testing.T, status int, u *auth.Identity, logs string) {
+				if status != http.StatusOK || u.Subject != "alice" {
+					t.Errorf("GET /me: %d %+v, want alice", status, u)
+				}
+				if !strings.Contains(logs, "userinfo request failed") || !strings.Contains(logs, "500") {
+					t.Errorf("log = %q, want the userinfo failure with its status", logs)
+				}
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			since := len(app.Logs.String())
+			c, _, _ := app.LoginWithFault(t, "alice", tt.fault)
+			status, u := app.Me(t, c)
+			tt.check(t, status, u, app.Logs.String()[since:])
+		})
+	}
 }
 
 // TestWrongRequests: a method a route does not serve is 405 with Allow,
