@@ -723,9 +723,7 @@ func BenchmarkBearer(b *testing.B) {
 	run := func(b *testing.B, h http.Handler, toks ...string) {
 		reqs := make([]*http.Request, len(toks))
 		for i, tok := range toks {
-			reqs[i] = httptest.NewRequest("GET", "http://127.0.0.1:8080/api/data", nil)
-			reqs[i].Header.Set("Accept", "application/json")
-			reqs[i].Header.Set("Authorization", "Bearer "+tok)
+			reqs[i] = benchRequest("/api/data", "application/json", "Authorization", "Bearer "+tok)
 			h.ServeHTTP(&discardWriter{h: http.Header{}}, reqs[i]) // fetches the keys once
 		}
 		serveBench(b, h, reqs)

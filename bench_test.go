@@ -32,12 +32,10 @@ func BenchmarkHandler(b *testing.B) {
 	run := func(b *testing.B, h http.Handler, cookies ...string) {
 		reqs := make([]*http.Request, len(cookies))
 		for i, c := range cookies {
-			reqs[i] = httptest.NewRequest("GET", "http://127.0.0.1:8080/page", nil)
-			reqs[i].Header.Set("Accept", "text/html")
-			reqs[i].Header.Set("Cookie", "_ga=GA1.1.1234567890.1700000000; theme=dark; "+c)
+			reqs[i] = benchRequest("/page", "text/html", "Cookie", "_ga=GA1.1.1234567890.1700000000; theme=dark; "+c)
 		}
 		if len(reqs) == 0 {
-			reqs = append(reqs, httptest.NewRequest("GET", "http://127.0.0.1:8080/page", nil))
+			reqs = append(reqs, benchRequest("/page", "text/html"))
 		}
 		serveBench(b, h, reqs)
 	}
@@ -118,6 +116,17 @@ var helloApp = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 })
 
 var hello = []byte("hello")
+
+// benchRequest is a GET of path on the benchmarks' app, accepting accept,
+// with optional header pairs.
+func benchRequest(path, accept string, header ...string) *http.Request {
+	r := httptest.NewRequest("GET", "http://127.0.0.1:8080"+path, nil)
+	r.Header.Set("Accept", accept)
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Set(header[i], header[i+1])
+	}
+	return r
+}
 
 // serveBench serves reqs to h in turn, b.N requests in all, reporting
 // allocations.
