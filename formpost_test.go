@@ -46,16 +46,6 @@ func startFormPost(t *testing.T, app *apptest.App, c *http.Client, next string) 
 	return action, form, flow
 }
 
-func postForm(t *testing.T, c *http.Client, action string, form url.Values) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, action, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return apptest.Do(t, c, req)
-}
-
 func TestFormPostLogin(t *testing.T) {
 	app := newFormPostApp(t)
 	c := app.TLSBrowser(t)
@@ -68,7 +58,7 @@ func TestFormPostLogin(t *testing.T) {
 	if flow == nil || flow.SameSite != http.SameSiteNoneMode || !flow.Secure || !strings.HasPrefix(flow.Name, "__Host-") || flow.Path != "/" || flow.Domain != "" || !flow.HttpOnly {
 		t.Errorf("flow cookie %v, want __Host-, Path=/, no Domain, HttpOnly, Secure, SameSite=None", flow)
 	}
-	res, _ := postForm(t, c, action, form)
+	res, _ := apptest.PostForm(t, c, action, form)
 	// 303: the browser GETs the return path, and a reload never posts
 	// the answer again.
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/me?x=1" {
@@ -83,7 +73,7 @@ func TestFormPostLogin(t *testing.T) {
 		t.Errorf("GET /me: %d %+v, want alice", status, u)
 	}
 	// Posting the same answer again finds no flow: signed in, go home.
-	if res, _ := postForm(t, c, action, form); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
+	if res, _ := apptest.PostForm(t, c, action, form); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
 		t.Errorf("POST callback again: status %d to %q, want 303 to /", res.StatusCode, res.Header.Get("Location"))
 	}
 	if got := app.P.Grants("authorization_code"); got != 1 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 	jose "github.com/go-jose/go-jose/v4"
 )
 
@@ -22,7 +23,7 @@ func introspect(t *testing.T, p *authtest.Provider, token string, basic bool) (i
 	if basic {
 		req.SetBasicAuth(p.ClientID, p.ClientSecret)
 	}
-	res, body := do(t, p.Client(), req)
+	res, body := apptest.Do(t, p.Client(), req)
 	var answer map[string]any
 	if err := json.Unmarshal([]byte(body), &answer); err != nil {
 		t.Fatalf("POST /introspect: %q: %v", body, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 func TestAuthorizeErrors(t *testing.T) {
@@ -203,7 +204,7 @@ func TestChooser(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	res, _ = do(t, browser, req)
+	res, _ = apptest.Do(t, browser, req)
 	loc, err := res.Location()
 	if res.StatusCode != http.StatusFound || err != nil || loc.Query().Get("code") == "" || loc.Query().Get("state") != `"><b>x` {
 		t.Fatalf("POST /authorize: status %d, Location %v; want 302 with a code and the state", res.StatusCode, loc)

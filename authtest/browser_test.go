@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 func TestLogin(t *testing.T) {
@@ -31,7 +32,7 @@ func TestLogin(t *testing.T) {
 			app := newApp(p)
 			t.Cleanup(app.Close)
 			browser := p.Login(t, app.URL+"/login", tt.sub)
-			res, body := get(t, browser, app.URL+"/me")
+			res, body := apptest.Get(t, browser, app.URL+"/me")
 			if want := "hello " + tt.want + "@example.com"; res.StatusCode != http.StatusOK || body != want {
 				t.Errorf("GET /me after Login: status %d, body %q; want 200, %q", res.StatusCode, body, want)
 			}

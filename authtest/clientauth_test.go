@@ -18,6 +18,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 const (
@@ -235,7 +236,7 @@ func TestClientAssertionDiscovery(t *testing.T) {
 		{[]string{"client_secret_jwt"}, []string{"HS256"}},
 	} {
 		p := newProvider(t, authtest.Config{TokenAuthMethods: tt.methods})
-		_, body := get(t, p.Client(), p.URL+"/.well-known/openid-configuration")
+		_, body := apptest.Get(t, p.Client(), p.URL+"/.well-known/openid-configuration")
 		var doc struct {
 			Methods []string `json:"token_endpoint_auth_methods_supported"`
 			Algs    []string `json:"token_endpoint_auth_signing_alg_values_supported"`

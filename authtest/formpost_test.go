@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 var (
@@ -41,7 +42,7 @@ func formPost(t *testing.T, res *http.Response, body string) (string, url.Values
 func TestFormPost(t *testing.T) {
 	t.Parallel()
 	p := newProvider(t, authtest.Config{IssuerParameter: true, SigningAlg: "ES256"})
-	res, body := get(t, p.Browser(t, "alice"), p.URL+"/authorize?"+authParams(p, "response_mode", "form_post", "state", `st&"<>`).Encode())
+	res, body := apptest.Get(t, p.Browser(t, "alice"), p.URL+"/authorize?"+authParams(p, "response_mode", "form_post", "state", `st&"<>`).Encode())
 	action, form := formPost(t, res, body)
 	if action != redirectURI {
 		t.Errorf("form action %q, want the redirect URI %q", action, redirectURI)
@@ -74,7 +75,7 @@ func TestFormPost(t *testing.T) {
 	}
 
 	// Errors go back the same way (Form Post Response Mode 2).
-	res, body = get(t, p.Browser(t, ""), p.URL+"/authorize?"+authParams(p, "response_mode", "form_post", "prompt", "none").Encode())
+	res, body = apptest.Get(t, p.Browser(t, ""), p.URL+"/authorize?"+authParams(p, "response_mode", "form_post", "prompt", "none").Encode())
 	_, form = formPost(t, res, body)
 	if form.Get("error") != "login_required" || form.Get("state") != "st" {
 		t.Errorf("prompt=none without a session, form_post: fields %v, want error login_required and the state", form)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 func TestSigningAlg(t *testing.T) {
@@ -64,7 +65,7 @@ func TestSigningAlg(t *testing.T) {
 // jwks returns the keys the provider publishes.
 func jwks(t *testing.T, p *authtest.Provider) []map[string]any {
 	t.Helper()
-	res, body := get(t, p.Client(), p.URL+"/jwks")
+	res, body := apptest.Get(t, p.Client(), p.URL+"/jwks")
 	var set struct{ Keys []map[string]any }
 	if err := json.Unmarshal([]byte(body), &set); err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("GET /jwks: status %d, %v", res.StatusCode, err)
@@ -270,7 +271,7 @@ func rawToken(t *testing.T, p *authtest.Provider) (int, string) {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(p.ClientID, p.ClientSecret)
-	res, body := do(t, p.Client(), req)
+	res, body := apptest.Do(t, p.Client(), req)
 	return res.StatusCode, body
 }
 

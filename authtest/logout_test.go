@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 func TestEndSession(t *testing.T) {
@@ -76,7 +77,7 @@ func TestEndSession(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, body := do(t, browser, req)
+			res, body := apptest.Do(t, browser, req)
 			if res.StatusCode != tt.wantStatus {
 				t.Fatalf("%s /end_session: status %d, want %d; body %.300q", tt.method, res.StatusCode, tt.wantStatus, body)
 			}
@@ -129,7 +130,7 @@ func TestEndSessionAsks(t *testing.T) {
 			if tt.hintFor != "" {
 				q.Set("id_token_hint", login(t, p, tt.hintFor).IDToken)
 			}
-			res, body := get(t, browser, p.URL+"/end_session?"+q.Encode())
+			res, body := apptest.Get(t, browser, p.URL+"/end_session?"+q.Encode())
 			if res.StatusCode != http.StatusOK || !strings.Contains(body, "<form") {
 				t.Fatalf("GET /end_session: status %d, body %.300q; want 200 with a form", res.StatusCode, body)
 			}
@@ -142,13 +143,13 @@ func TestEndSessionAsks(t *testing.T) {
 			}
 			// Another site's form cannot confirm: it does not know xsrf.
 			forged := mergeValues(form, url.Values{"action": {"logout"}, "xsrf": {"guess"}})
-			res, _ = postForm(t, browser, p.URL+"/end_session", forged)
+			res, _ = apptest.PostForm(t, browser, p.URL+"/end_session", forged)
 			if !signedIn(t, p, browser) || res.StatusCode == http.StatusFound {
 				t.Fatalf("POST /end_session with a wrong xsrf: status %d, signed in %v; want no redirect, still signed in", res.StatusCode, signedIn(t, p, browser))
 			}
 
 			form.Set("action", tt.action)
-			res, body = postForm(t, browser, p.URL+"/end_session", form)
+			res, body = apptest.PostForm(t, browser, p.URL+"/end_session", form)
 			if res.StatusCode != tt.wantStatus || res.Header.Get("Location") != tt.wantLoc {
 				t.Errorf("POST /end_session (%s): status %d, Location %q; want %d, %q; body %.200q", tt.action, res.StatusCode, res.Header.Get("Location"), tt.wantStatus, tt.wantLoc, body)
 			}
@@ -173,7 +174,7 @@ func TestEndSessionDoesNotAsk(t *testing.T) {
 		{"hint for the user", p.Browser(t, "alice"), url.Values{"id_token_hint": {login(t, p, "alice").IDToken}, "post_logout_redirect_uri": {bye}}},
 		{"nobody signed in", p.Browser(t, ""), url.Values{"client_id": {p.ClientID}, "post_logout_redirect_uri": {bye}}},
 	} {
-		res, body := get(t, tt.browser, p.URL+"/end_session?"+tt.q.Encode())
+		res, body := apptest.Get(t, tt.browser, p.URL+"/end_session?"+tt.q.Encode())
 		if res.StatusCode != http.StatusFound || res.Header.Get("Location") != bye {
 			t.Errorf("GET /end_session (%s): status %d, Location %q, body %.200q; want 302 to %s", tt.name, res.StatusCode, res.Header.Get("Location"), body, bye)
 		}
@@ -203,15 +204,4 @@ func formOf(t *testing.T, body string) url.Values {
 		form.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
 	}
 	return form
-}
-
-// postForm posts form to u with browser.
-func postForm(t *testing.T, browser *http.Client, u string, form url.Values) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return do(t, browser, req)
 }

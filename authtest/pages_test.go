@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 var (
@@ -117,7 +118,7 @@ func TestLogoutPage(t *testing.T) {
 		{"back to the client", url.Values{"client_id": {p.ClientID}, "post_logout_redirect_uri": {bye}}, "'self' http://127.0.0.1:8080", "Demo asks to sign you out."},
 		{"no redirect", url.Values{}, "'self'", "An application asks to sign you out."},
 	} {
-		res, body := get(t, p.Browser(t, "alice"), p.URL+"/end_session?"+tt.q.Encode())
+		res, body := apptest.Get(t, p.Browser(t, "alice"), p.URL+"/end_session?"+tt.q.Encode())
 		if got := checkPage(t, "end_session ("+tt.name+")", res, body, tt.wantAction); got != "Sign out?" {
 			t.Errorf("end_session (%s) heading %q, want %q", tt.name, got, "Sign out?")
 		}
@@ -135,7 +136,7 @@ func TestMessagePages(t *testing.T) {
 		t.Fatalf("GET /authorize with an unregistered redirect_uri: status %d, want 400", res.StatusCode)
 	}
 	checkPage(t, "authorize error", res, body, "'none'")
-	res, body = get(t, p.Browser(t, ""), p.URL+"/end_session")
+	res, body = apptest.Get(t, p.Browser(t, ""), p.URL+"/end_session")
 	if got := checkPage(t, "signed out", res, body, "'none'"); got != "Signed out" {
 		t.Errorf("end_session heading %q, want Signed out", got)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 	"golang.org/x/oauth2"
 )
 
@@ -59,36 +59,11 @@ func authParams(p *authtest.Provider, kv ...string) url.Values {
 	return q
 }
 
-// do sends req with c and returns the response with its body read.
-func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
-	t.Helper()
-	res, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", req.Method, req.URL.Path, err)
-	}
-	return res, string(b)
-}
-
-// get is do for a GET of u.
-func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return do(t, c, req)
-}
-
 // authorize sends the authorization request q with browser. It returns
 // the response, its body, and the query of its Location (nil if none).
 func authorize(t *testing.T, p *authtest.Provider, browser *http.Client, q url.Values) (*http.Response, string, url.Values) {
 	t.Helper()
-	res, body := get(t, browser, p.URL+"/authorize?"+q.Encode())
+	res, body := apptest.Get(t, browser, p.URL+"/authorize?"+q.Encode())
 	loc, err := res.Location()
 	if err != nil {
 		return res, body, nil
@@ -132,7 +107,7 @@ func post(t *testing.T, p *authtest.Provider, path string, form url.Values) toke
 	if !form.Has("client_id") {
 		req.SetBasicAuth(p.ClientID, p.ClientSecret)
 	}
-	res, body := do(t, p.Client(), req)
+	res, body := apptest.Do(t, p.Client(), req)
 	tr := tokenResult{Status: res.StatusCode, Header: res.Header}
 	if body != "" {
 		if err := json.Unmarshal([]byte(body), &tr); err != nil {
@@ -210,7 +185,7 @@ func userinfo(t *testing.T, p *authtest.Provider, accessToken string) (*http.Res
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+accessToken)
-	res, body := do(t, p.Client(), req)
+	res, body := apptest.Do(t, p.Client(), req)
 	var claims map[string]any
 	if res.StatusCode == http.StatusOK {
 		if err := json.Unmarshal([]byte(body), &claims); err != nil {
@@ -235,7 +210,7 @@ func TestOAuth2Client(t *testing.T) {
 	}
 
 	pkce := oauth2.GenerateVerifier()
-	res, _ := get(t, p.Browser(t, "alice"), conf.AuthCodeURL("state-1", oauth2.S256ChallengeOption(pkce), oidc.Nonce("nonce-1")))
+	res, _ := apptest.Get(t, p.Browser(t, "alice"), conf.AuthCodeURL("state-1", oauth2.S256ChallengeOption(pkce), oidc.Nonce("nonce-1")))
 	loc, err := res.Location()
 	if res.StatusCode != http.StatusFound || err != nil {
 		t.Fatalf("GET /authorize: status %d, Location error %v; want 302 with a Location", res.StatusCode, err)
@@ -329,7 +304,7 @@ func TestDiscovery(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p := newProvider(t, tt.cfg)
-			res, body := get(t, p.Client(), p.URL+"/.well-known/openid-configuration")
+			res, body := apptest.Get(t, p.Client(), p.URL+"/.well-known/openid-configuration")
 			if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/json" {
 				t.Fatalf("GET discovery: status %d, Content-Type %q; want 200, application/json", res.StatusCode, res.Header.Get("Content-Type"))
 			}
@@ -514,14 +489,14 @@ func TestEmptyParametersAreOmitted(t *testing.T) {
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.SetBasicAuth(p.ClientID, p.ClientSecret)
-		if res, body := do(t, p.Client(), req); res.StatusCode != http.StatusOK {
+		if res, body := apptest.Do(t, p.Client(), req); res.StatusCode != http.StatusOK {
 			t.Errorf("POST /token with Basic and client_secret=: status %d %.200q, want 200", res.StatusCode, body)
 		}
 	})
 	t.Run("end_session", func(t *testing.T) {
 		hint := login(t, p, "alice").IDToken
 		q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"http://app.example/bye"}, "state": {""}, "client_id": {""}}
-		res, body := get(t, p.Browser(t, "alice"), p.URL+"/end_session?"+q.Encode())
+		res, body := apptest.Get(t, p.Browser(t, "alice"), p.URL+"/end_session?"+q.Encode())
 		if loc := res.Header.Get("Location"); res.StatusCode != http.StatusFound || loc != "http://app.example/bye" {
 			t.Errorf("GET /end_session with state= and client_id=: status %d, Location %q, body %.200q; want 302 to http://app.example/bye", res.StatusCode, loc, body)
 		}

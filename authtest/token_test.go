@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 func TestCodeGrantErrors(t *testing.T) {
@@ -125,7 +126,7 @@ func TestClientAuth(t *testing.T) {
 			body := form.Encode()
 			req.Body, req.ContentLength = io.NopCloser(strings.NewReader(body)), int64(len(body))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			res, resBody := do(t, p.Client(), req)
+			res, resBody := apptest.Do(t, p.Client(), req)
 			if res.StatusCode != tt.wantStatus || !strings.Contains(resBody, tt.wantError) {
 				t.Errorf("POST /token: status %d, body %.200q; want %d %s", res.StatusCode, resBody, tt.wantStatus, tt.wantError)
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 func TestIDTokenClaims(t *testing.T) {
@@ -126,7 +127,7 @@ func TestUserinfo(t *testing.T) {
 		}, http.StatusUnauthorized, `error="invalid_token"`},
 	} {
 		req := tt.req()
-		res, body := do(t, p.Client(), req)
+		res, body := apptest.Do(t, p.Client(), req)
 		if res.StatusCode != tt.wantStatus {
 			t.Errorf("%s /userinfo (%s): status %d, want %d", req.Method, tt.name, res.StatusCode, tt.wantStatus)
 		}

@@ -184,8 +184,23 @@ func Do(t testing.TB, c *http.Client, req *http.Request) (*http.Response, string
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", req.Method, req.URL, err)
+	}
 	return res, string(b)
+}
+
+// PostForm POSTs form to rawURL, as a browser submits an HTML form, and
+// returns the response with its body read.
+func PostForm(t testing.TB, c *http.Client, rawURL string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return Do(t, c, req)
 }
 
 // Follow GETs rawURL and follows redirects hop by hop until a

@@ -23,6 +23,7 @@ import (
 
 	"github.com/gatehouse/auth"
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 // TestCommand builds the command, runs it on a free loopback port, logs
@@ -166,9 +167,7 @@ func login(t *testing.T, appURL, issuer, sub string) {
 		t.Fatal(err)
 	}
 	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	req, _ := http.NewRequest(http.MethodGet, appURL+"/me", nil)
-	req.Header.Set("Accept", "text/html")
-	res, body := do(t, browser, req)
+	res, body := apptest.Get(t, browser, appURL+"/me", "Accept", "text/html")
 	if res.StatusCode != http.StatusOK || res.Request.URL.Path != "/authorize" || !strings.Contains(body, `value="`+sub+`"`) {
 		t.Fatalf("GET /me: ended at %s with %d, want the provider's chooser with %s; body %.300q", res.Request.URL, res.StatusCode, sub, body)
 	}
@@ -176,40 +175,15 @@ func login(t *testing.T, appURL, issuer, sub string) {
 	for _, m := range hiddenInput.FindAllStringSubmatch(body, -1) {
 		form.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
 	}
-	res, body = do(t, browser, mustPost(t, issuer+"/authorize", form))
+	res, body = apptest.PostForm(t, browser, issuer+"/authorize", form)
 	if res.StatusCode != http.StatusOK || res.Request.URL.String() != appURL+"/me" || body != sub {
 		t.Fatalf("choosing %s: ended at %s with %d %.300q, want %s/me saying %s", sub, res.Request.URL, res.StatusCode, body, appURL, sub)
 	}
 }
 
-func mustPost(t *testing.T, u string, form url.Values) *http.Request {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return req
-}
-
-func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
-	t.Helper()
-	res, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res, string(b)
-}
-
 func jwksSize(t *testing.T, issuer string) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, issuer+"/jwks", nil)
-	_, body := do(t, http.DefaultClient, req)
+	_, body := apptest.Get(t, http.DefaultClient, issuer+"/jwks")
 	var set struct{ Keys []json.RawMessage }
 	if err := json.Unmarshal([]byte(body), &set); err != nil {
 		t.Fatalf("GET /jwks: %v", err)
