@@ -9,13 +9,13 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/auth/authtest"
+	"github.com/gatehouse/auth/internal/apptest"
 )
 
 // TestSeed builds the seed app, runs it against authtest as Google, and
@@ -29,10 +29,7 @@ func TestSeed(t *testing.T) {
 	if n := strings.Count(string(src), "\n"); n > 40 {
 		t.Errorf("main.go has %d lines, want at most 40", n)
 	}
-	bin := filepath.Join(t.TempDir(), "seed")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := apptest.BuildCommand(t)
 	p := authtest.NewProvider(authtest.Config{AutoApprove: "alice"})
 	defer p.Close()
 	addr := freeAddr(t)

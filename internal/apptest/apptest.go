@@ -15,6 +15,9 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -419,6 +422,28 @@ func RequestsTo(p *authtest.Provider, endpoint string) int {
 		}
 	}
 	return n
+}
+
+// BuildCommand builds the command in the test's own directory, as go
+// build does, and returns the path of the binary, in a directory removed
+// when the test ends. It skips the test if there is no go command.
+func BuildCommand(t testing.TB) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build with")
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), filepath.Base(wd))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // Recorder keeps what a hook (Config.Metrics, OnLogin) hands it; it is

@@ -30,18 +30,10 @@ import (
 // in through it with package auth, rotates its key with SIGHUP, and
 // stops it with SIGINT.
 func TestCommand(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build with")
-	}
+	bin := apptest.BuildCommand(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "authtest")
-	if out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	users := filepath.Join(dir, "users.json")
+	users := filepath.Join(t.TempDir(), "users.json")
 	if err := os.WriteFile(users, []byte(`[{"sub": "carol", "email": "carol@example.com", "name": "Carol"}, {"sub": "dave"}]`), 0o600); err != nil {
 		t.Fatal(err)
 	}
