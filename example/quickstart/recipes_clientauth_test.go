@@ -29,10 +29,7 @@ func Example_entraCertificate() {
 		RedirectURL:  "http://localhost:8080/auth/callback",
 		CookieSecret: secret,
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	_ = a
+	use(a, err)
 }
 
 // saveName stands for the application's own user records.
@@ -60,8 +57,5 @@ func Example_apple() {
 			return nil
 		},
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	_ = a
+	use(a, err)
 }

@@ -19,6 +19,15 @@ var (
 	mux                  = http.NewServeMux()
 )
 
+// use stands for the rest of a program: it stops on New's error, and
+// would serve a.Handler(mux).
+func use(a *auth.Middleware, err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = a
+}
+
 func Example_google() {
 	a, err := auth.New(ctx, auth.Config{
 		Providers: []auth.Provider{
@@ -29,10 +38,7 @@ func Example_google() {
 		RedirectURL:  "http://127.0.0.1:8080/auth/callback",
 		CookieSecret: secret,
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	_ = a
+	use(a, err)
 }
 
 func Example_microsoft() {
@@ -45,10 +51,7 @@ func Example_microsoft() {
 		RedirectURL:  "http://localhost:8080/auth/callback",
 		CookieSecret: secret,
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	_ = a
+	use(a, err)
 }
 
 func Example_keycloak() {
@@ -59,10 +62,7 @@ func Example_keycloak() {
 		RedirectURL:  "http://127.0.0.1:8080/auth/callback",
 		CookieSecret: secret,
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	_ = a
+	use(a, err)
 }
 
 func Example_gitHub() {
@@ -73,10 +73,7 @@ func Example_gitHub() {
 		RedirectURL:  "http://127.0.0.1:8080/auth/callback",
 		CookieSecret: secret,
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	_ = a
+	use(a, err)
 }
 
 func Example_severalProviders() {
@@ -89,10 +86,7 @@ func Example_severalProviders() {
 		RedirectURL:  "http://127.0.0.1:8080/auth/callback",
 		CookieSecret: secret,
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	_ = a
+	use(a, err)
 }
 
 func Example_rotateCookieSecret() {
@@ -104,10 +98,7 @@ func Example_rotateCookieSecret() {
 		CookieSecret:          secret,                 // the new secret: writes every cookie from now on
 		PreviousCookieSecrets: [][]byte{secretBefore}, // still reads the cookies written before
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	_ = a
+	use(a, err)
 }
 
 func Example_claimsAndAPIs() {
