@@ -2,12 +2,7 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
-	"html"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -33,34 +28,10 @@ func newFormPostSites(t *testing.T, autoApprove string) *formPostSites {
 	t.Helper()
 	p := authtest.NewProvider(authtest.Config{Host: "idp.other.test", AutoApprove: autoApprove})
 	t.Cleanup(p.Close)
-	srv := httptest.NewUnstartedServer(nil)
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{testCertificate(t)}}
-	s := &formPostSites{provider: p, app: "https://app.example.test:" + port(srv.Listener)}
-	p.AddRedirectURI(s.app + "/auth/callback")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	a, err := auth.New(ctx, auth.Config{
-		Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
-		RedirectURL:  s.app + "/auth/callback",
-		ResponseMode: "form_post",
-		CookieSecret: []byte("an e2e test secret of at least 32 bytes"),
-		HTTPClient:   p.Client(),
-		Logger:       slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+	app := startSiteApp(t, p, func(c *auth.Config) { c.ResponseMode = "form_post" }, func(*auth.Middleware) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { whoPage(w, r, "") })
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = a.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		who := "anonymous"
-		if u := auth.User(r.Context()); u != nil {
-			who = "hello " + u.Subject
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		io.WriteString(w, `<!doctype html><title>app</title><p id="who">`+html.EscapeString(who)+`</p>`)
-	}))
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return s
+	return &formPostSites{provider: p, app: app}
 }
 
 // statuses records the status of each page the tab loads, and of each

@@ -69,39 +69,15 @@ func newSites(t *testing.T) *sites {
 	t.Cleanup(p.Close)
 	s := &sites{provider: p, pages: map[string]evilPage{}}
 
-	app := httptest.NewUnstartedServer(nil)
-	app.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-	s.app = "https://app.example.test:" + port(app.Listener)
-	p.AddRedirectURI(s.app + "/auth/callback")
-	p.AddPostLogoutRedirectURI(s.app + "/")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	a, err := auth.New(ctx, auth.Config{
-		Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
-		RedirectURL:  s.app + "/auth/callback",
-		CookieSecret: []byte("an e2e test secret of at least 32 bytes"),
-		HTTPClient:   p.Client(),
-		Logger:       slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+	s.app = startSiteApp(t, p, nil, func(*auth.Middleware) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/" {
+				http.NotFound(w, r)
+				return
+			}
+			whoPage(w, r, `<form method="post" action="/auth/logout"><button id="logout">Sign out</button></form>`)
+		})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	app.Config.Handler = a.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		who := "anonymous"
-		if u := auth.User(r.Context()); u != nil {
-			who = "hello " + u.Subject
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		io.WriteString(w, `<!doctype html><title>app</title><p id="who">`+html.EscapeString(who)+`</p>
-<form method="post" action="/auth/logout"><button id="logout">Sign out</button></form>`)
-	}))
-	app.StartTLS()
-	t.Cleanup(app.Close)
 
 	evil := httptest.NewUnstartedServer(http.HandlerFunc(s.serveEvil))
 	evil.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
@@ -109,6 +85,50 @@ func newSites(t *testing.T) *sites {
 	evil.StartTLS()
 	t.Cleanup(evil.Close)
 	return s
+}
+
+// startSiteApp starts the application of https://app.example.test:PORT:
+// the handler that routes returns, behind the middleware, which signs in
+// at p (edit may change its Config). It returns the app's URL.
+func startSiteApp(t *testing.T, p *authtest.Provider, edit func(*auth.Config), routes func(a *auth.Middleware) http.Handler) string {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{testCertificate(t)}}
+	app := "https://app.example.test:" + port(srv.Listener)
+	p.AddRedirectURI(app + "/auth/callback")
+	p.AddPostLogoutRedirectURI(app + "/")
+	cfg := auth.Config{
+		Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
+		RedirectURL:  app + "/auth/callback",
+		CookieSecret: []byte("an e2e test secret of at least 32 bytes"),
+		HTTPClient:   p.Client(),
+		Logger:       slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := auth.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = a.Handler(routes(a))
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return app
+}
+
+// whoPage writes the app's page: who is signed in ("anonymous" or "hello
+// SUB") in <p id="who">, then extra HTML.
+func whoPage(w http.ResponseWriter, r *http.Request, extra string) {
+	who := "anonymous"
+	if u := auth.User(r.Context()); u != nil {
+		who = "hello " + u.Subject
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	io.WriteString(w, `<!doctype html><title>app</title><p id="who">`+html.EscapeString(who)+`</p>`+extra)
 }
 
 // evil serves page at path on the attacker's server, and returns its URL
