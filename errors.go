@@ -213,3 +213,16 @@ func (e *statusError) Error() string {
 }
 
 func (e *statusError) Unwrap() error { return ErrProviderUnavailable }
+
+// checkStatus closes the body of a response whose body is not needed and
+// returns err, or a statusError if res's status is not want.
+func checkStatus(res *http.Response, err error, want int) error {
+	if err != nil {
+		return err
+	}
+	res.Body.Close()
+	if res.StatusCode != want {
+		return &statusError{status: res.StatusCode}
+	}
+	return nil
+}

@@ -194,12 +194,5 @@ func (githubQuirks) revoke(ctx context.Context, p *provider, s *session) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.SetBasicAuth(p.clientID, p.oauth.ClientSecret)
 	res, err := p.client.Do(req)
-	if err != nil {
-		return err
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusNoContent {
-		return &statusError{status: res.StatusCode}
-	}
-	return nil
+	return checkStatus(res, err, http.StatusNoContent)
 }

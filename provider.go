@@ -206,14 +206,7 @@ func (standard) revoke(ctx context.Context, p *provider, s *session) error {
 		return nil
 	}
 	res, err := p.postForm(ctx, p.revocationURL, url.Values{"token": {tok}, "token_type_hint": {hint}})
-	if err != nil {
-		return err
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return &statusError{status: res.StatusCode}
-	}
-	return nil
+	return checkStatus(res, err, http.StatusOK)
 }
 
 // kind is what sets OpenID Connect providers and plain OAuth 2.0 ones
