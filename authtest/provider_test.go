@@ -5,11 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -431,20 +431,18 @@ func TestConcurrentUse(t *testing.T) {
 		res.Body.Close()
 		return res.StatusCode
 	}
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
-			if got := status("POST", "/token", refreshForm(tr.RefreshToken).Encode()); got != http.StatusOK {
-				t.Errorf("POST /token (refresh_token): status %d, want 200", got)
-			}
-			if got := status("GET", "/userinfo", ""); got != http.StatusOK {
-				t.Errorf("GET /userinfo: status %d, want 200", got)
-			}
-			p.Advance(time.Millisecond)
-			p.Requests()
-		})
-	}
-	wg.Wait()
+	apptest.Concurrently(t, n, func(int) error {
+		var errs []error
+		if got := status("POST", "/token", refreshForm(tr.RefreshToken).Encode()); got != http.StatusOK {
+			errs = append(errs, fmt.Errorf("POST /token (refresh_token): status %d, want 200", got))
+		}
+		if got := status("GET", "/userinfo", ""); got != http.StatusOK {
+			errs = append(errs, fmt.Errorf("GET /userinfo: status %d, want 200", got))
+		}
+		p.Advance(time.Millisecond)
+		p.Requests()
+		return errors.Join(errs...)
+	})
 	if got := p.Grants("refresh_token"); got != n {
 		t.Errorf("Grants(refresh_token) = %d, want %d", got, n)
 	}
