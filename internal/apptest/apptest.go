@@ -1,7 +1,9 @@
 // Package apptest is the test harness that the repository's tests share:
 // an application wrapped by the middleware, served on loopback next to an
-// authtest provider (or providers of a test's own), and a browser to drive
-// it hop by hop. It is internal: users test their own apps with authtest.
+// authtest provider (or providers of a test's own), a browser to drive it
+// hop by hop, and the checks and chores that several test packages have
+// in common (concurrent requests, a refresh storm, building a command).
+// It is internal: users test their own apps with authtest.
 package apptest
 
 import (
