@@ -142,5 +142,7 @@ package auth
 //	bearer.go       bearer access tokens (RFC 6750): which are accepted, their checks,
 //	                cache and answers; RequireScope, HasScope
 //	errors.go       errors, and how each is answered
+//	pages.go        the pages a person sees (error, logout question, chooser): Page
+//	metrics.go      what Config.Metrics counts: Event
 //	cache.go        the one bounded in-memory cache
 //	google.go, microsoft.go, github.go, apple.go   presets and their quirks
