@@ -110,6 +110,10 @@ func (m *Middleware) chooser(w http.ResponseWriter, r *http.Request) {
 // and userinfo; or the user API), OnLogin, and then the session is saved
 // and the browser returns to where the login started.
 func (m *Middleware) callback(p *provider) http.HandlerFunc {
+	name := "" // the provider's, for metrics; the plain path of several providers has none
+	if p != nil {
+		name = p.name
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if !m.allow(w, r, "callback", callbackMethods(p)...) {
@@ -132,11 +136,7 @@ func (m *Middleware) callback(p *provider) http.HandlerFunc {
 			// report, go home.
 			http.Redirect(w, r, "/", afterCallback(r))
 		case err != nil:
-			if p != nil {
-				m.metrics.count(EventLoginFailed, p.name)
-			} else {
-				m.metrics.count(EventLoginFailed, "")
-			}
+			m.metrics.count(EventLoginFailed, name)
 			m.fail(w, r, "callback", err)
 		default:
 			http.Redirect(w, r, f.Next, afterCallback(r))
